@@ -1,0 +1,5 @@
+import sys
+
+from ssnl.cli import main
+
+sys.exit(main())

@@ -1,0 +1,108 @@
+"""ArviZ conversion and convergence summaries that work with ArviZ 0.x and 1.x.
+
+Python 3.11 installs ArviZ 0.23, whose containers are `InferenceData`; Python 3.12 and newer
+install ArviZ 1.x, whose containers are xarray `DataTree`s. Both write netCDF with `to_netcdf`.
+"""
+
+from __future__ import annotations
+
+import arviz as az
+import numpy as np
+import pandas as pd
+
+__all__ = ["to_arviz", "summarize", "rhat", "ess", "hdi"]
+
+_ARVIZ_MAJOR = int(az.__version__.split(".")[0])
+
+# Probability mass of the highest-density interval in summaries, ArviZ's long-time default.
+HDI_PROB = 0.94
+
+
+def to_arviz(theta, diverging, acceptance_rate, observation, *, step_size=None):
+    """Build ArviZ data with groups `posterior`, `sample_stats` and `observed_data`.
+
+    Args:
+        theta: Draws, shape `(num_chains, num_draws, theta_dim)`.
+        diverging: Shape `(num_chains, num_draws)`.
+        acceptance_rate: Shape `(num_chains, num_draws)`.
+        observation: Observed data, shape `(data_dim,)`.
+        step_size: Optional adapted step size per chain, shape `(num_chains,)`.
+
+    Returns:
+        `arviz.InferenceData` with ArviZ 0.x, an xarray `DataTree` with ArviZ 1.x. The
+        variable `theta` has dims `(chain, draw, theta_dim)` and `y` has dims `(y_dim,)`.
+    """
+    theta = np.asarray(theta)
+    num_chains, num_draws, theta_dim = theta.shape
+    sample_stats = {
+        "diverging": np.asarray(diverging, dtype=bool),
+        "acceptance_rate": np.asarray(acceptance_rate),
+    }
+    if step_size is not None:
+        sample_stats["step_size"] = np.broadcast_to(
+            np.asarray(step_size)[:, None], (num_chains, num_draws)
+        ).copy()
+    groups = {
+        "posterior": {"theta": theta},
+        "sample_stats": sample_stats,
+        "observed_data": {"y": np.asarray(observation)},
+    }
+    coords = {"theta_dim": np.arange(theta_dim), "y_dim": np.arange(np.size(observation))}
+    dims = {"theta": ["theta_dim"], "y": ["y_dim"]}
+
+    if _ARVIZ_MAJOR >= 1:
+        return az.from_dict(groups, coords=coords, dims=dims)
+    return az.from_dict(**groups, coords=coords, dims=dims)
+
+
+def rhat(draws: np.ndarray) -> float:
+    """Rank-normalised split R-hat of draws with shape `(num_chains, num_draws)`."""
+    return float(az.rhat(np.asarray(draws, dtype=np.float64)))
+
+
+def ess(draws: np.ndarray, method: str = "bulk") -> float:
+    """Effective sample size (`"bulk"` or `"tail"`) of draws `(num_chains, num_draws)`."""
+    draws = np.asarray(draws, dtype=np.float64)
+    if method == "tail" and _ARVIZ_MAJOR >= 1:
+        # ArviZ 1.x asks for the tail quantile that 0.x fixed at 5% and 95%.
+        return float(az.ess(draws, method="tail", prob=0.05))
+    return float(az.ess(draws, method=method))
+
+
+def hdi(values: np.ndarray, prob: float = HDI_PROB) -> tuple[float, float]:
+    """Shortest interval holding a share `prob` of the 1-D sample `values`."""
+    values = np.sort(np.ravel(values))
+    num_inside = int(np.floor(prob * values.size))
+    if num_inside < 1:
+        return float(values[0]), float(values[-1])
+    widths = values[num_inside:] - values[: values.size - num_inside]
+    start = int(np.argmin(widths))
+    return float(values[start]), float(values[start + num_inside])
+
+
+def summarize(theta: np.ndarray) -> pd.DataFrame:
+    """Summarise draws `(num_chains, num_draws, theta_dim)` per parameter.
+
+    Returns:
+        One row per parameter (`theta[0]`, ...) with columns mean, sd, hdi_3% and hdi_97% (the
+        94% highest-density interval), ess_bulk, ess_tail and r_hat.
+    """
+    theta = np.asarray(theta, dtype=np.float64)
+    lower_name = f"hdi_{(1 - HDI_PROB) / 2:.0%}"
+    upper_name = f"hdi_{1 - (1 - HDI_PROB) / 2:.0%}"
+    rows = []
+    for index in range(theta.shape[-1]):
+        draws = theta[..., index]
+        lower, upper = hdi(draws)
+        rows.append(
+            {
+                "mean": draws.mean(),
+                "sd": draws.std(ddof=1),
+                lower_name: lower,
+                upper_name: upper,
+                "ess_bulk": ess(draws, "bulk"),
+                "ess_tail": ess(draws, "tail"),
+                "r_hat": rhat(draws),
+            }
+        )
+    return pd.DataFrame(rows, index=[f"theta[{i}]" for i in range(theta.shape[-1])])

@@ -1,0 +1,218 @@
+"""Maximum-likelihood training of the conditional density estimator with early stopping."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from typing import Any, NamedTuple
+
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from tqdm.auto import tqdm
+
+__all__ = ["TrainingConfig", "TrainingResult", "train"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    """Settings of one round of training.
+
+    Attributes:
+        learning_rate: Adam step size. Default 1e-3.
+        batch_size: Minibatch size. Default 100.
+        max_epochs: Upper limit on passes over the training split. Default 500.
+        patience: Stop after this many epochs without a lower validation loss. Default 20.
+        validation_fraction: Share of the pooled simulations held out for early stopping.
+            Default 0.1.
+        clip_norm: Global gradient norm above which gradients are rescaled. Default 5.0.
+        warm_start: Start each round from the previous round's parameters instead of a fresh
+            initialisation. Default False, as in the published SNLE and SSNL experiments.
+    """
+
+    learning_rate: float = 1e-3
+    batch_size: int = 100
+    max_epochs: int = 500
+    patience: int = 20
+    validation_fraction: float = 0.1
+    clip_norm: float = 5.0
+    warm_start: bool = False
+
+    def __post_init__(self):
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}.")
+        for name in ("batch_size", "max_epochs", "patience"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        if not 0 < self.validation_fraction < 1:
+            raise ValueError(
+                f"validation_fraction must lie in (0, 1), got {self.validation_fraction}."
+            )
+        if not self.clip_norm > 0:
+            raise ValueError(f"clip_norm must be positive, got {self.clip_norm}.")
+
+
+class TrainingResult(NamedTuple):
+    """Outcome of one round of training.
+
+    Attributes:
+        params: Haiku parameters with the lowest validation loss.
+        train_loss: Mean negative log-likelihood on the training split at the best epoch.
+        validation_loss: Lowest mean negative log-likelihood on the validation split.
+        num_epochs: Number of epochs run.
+        train_losses: Training loss per epoch, shape `(num_epochs,)`.
+        validation_losses: Validation loss per epoch, shape `(num_epochs,)`.
+    """
+
+    params: Any
+    train_loss: float
+    validation_loss: float
+    num_epochs: int
+    train_losses: np.ndarray
+    validation_losses: np.ndarray
+
+
+def _make_epoch_fn(log_prob: hk.Transformed, optimizer, batch_size: int):
+    def batch_loss(params, y, theta, weight):
+        log_density = log_prob.apply(params, y, theta)
+        return -jnp.sum(weight * log_density) / jnp.maximum(jnp.sum(weight), 1.0)
+
+    def step(carry, batch):
+        params, opt_state = carry
+        y, theta, weight = batch
+        loss, grads = jax.value_and_grad(batch_loss)(params, y, theta, weight)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state), (loss, jnp.sum(weight))
+
+    @jax.jit
+    def run_epoch(params, opt_state, key, y, theta):
+        num_points = y.shape[0]
+        num_batches = math.ceil(num_points / batch_size)
+        num_padding = num_batches * batch_size - num_points
+
+        # The last minibatch is padded with zero-weight rows so every point is used once per
+        # epoch and every minibatch has the same shape.
+        order = jax.random.permutation(key, num_points)
+        order = jnp.concatenate([order, jnp.zeros((num_padding,), order.dtype)])
+        weight = jnp.concatenate([jnp.ones((num_points,)), jnp.zeros((num_padding,))])
+        batches = (
+            y[order].reshape(num_batches, batch_size, -1),
+            theta[order].reshape(num_batches, batch_size, -1),
+            weight.reshape(num_batches, batch_size),
+        )
+        (params, opt_state), (losses, counts) = jax.lax.scan(step, (params, opt_state), batches)
+        return params, opt_state, jnp.sum(losses * counts) / num_points
+
+    return run_epoch
+
+
+def train(
+    key: jax.Array,
+    log_prob: hk.Transformed,
+    theta: np.ndarray,
+    y: np.ndarray,
+    *,
+    config: TrainingConfig = TrainingConfig(),
+    init_params: Any = None,
+    progress: bool = False,
+) -> TrainingResult:
+    """Fit `log_prob(y, theta)` to pairs by maximum likelihood with early stopping.
+
+    Args:
+        key: PRNG key for the split, the initialisation and the minibatch order.
+        log_prob: Haiku transform without apply key of `(y, theta) -> log q(y | theta)`,
+            shapes `(n, data_dim)`
+            and `(n, theta_dim)` to `(n,)`.
+        theta: Standardised parameters, shape `(num_simulations, theta_dim)`.
+        y: Standardised data, shape `(num_simulations, data_dim)`.
+        config: Optimiser and stopping settings.
+        init_params: Parameters to start from; a fresh initialisation when None.
+        progress: Whether to show a progress bar over epochs.
+
+    Returns:
+        The parameters with the lowest validation loss and the loss history.
+    """
+    num_points = theta.shape[0]
+    num_validation = max(1, int(round(config.validation_fraction * num_points)))
+    if num_points - num_validation < 2:
+        raise ValueError(
+            f"Training needs at least 3 simulations (2 for training, 1 for validation), "
+            f"got {num_points}."
+        )
+    split_key, init_key, epoch_key = jax.random.split(key, 3)
+
+    order = np.asarray(jax.random.permutation(split_key, num_points))
+    validation_index, train_index = order[:num_validation], order[num_validation:]
+    theta_train, y_train = jnp.asarray(theta[train_index]), jnp.asarray(y[train_index])
+    theta_valid, y_valid = jnp.asarray(theta[validation_index]), jnp.asarray(y[validation_index])
+
+    params = init_params
+    if params is None:
+        params = log_prob.init(init_key, y_train[:2], theta_train[:2])
+    optimizer = optax.chain(
+        optax.clip_by_global_norm(config.clip_norm), optax.adam(config.learning_rate)
+    )
+    opt_state = optimizer.init(params)
+    batch_size = min(config.batch_size, y_train.shape[0])
+    run_epoch = _make_epoch_fn(log_prob, optimizer, batch_size)
+    validation_loss_fn = jax.jit(lambda p: -jnp.mean(log_prob.apply(p, y_valid, theta_valid)))
+
+    best_params, best_validation, best_train = params, math.inf, math.inf
+    train_losses, validation_losses = [], []
+    epochs_since_best = 0
+    bar = tqdm(total=config.max_epochs, desc="train", disable=not progress, leave=False)
+    for epoch in range(config.max_epochs):
+        params, opt_state, train_loss = run_epoch(
+            params, opt_state, jax.random.fold_in(epoch_key, epoch), y_train, theta_train
+        )
+        train_loss = float(train_loss)
+        validation_loss = float(validation_loss_fn(params))
+        train_losses.append(train_loss)
+        validation_losses.append(validation_loss)
+        bar.update(1)
+        bar.set_postfix(train=f"{train_loss:.3f}", validation=f"{validation_loss:.3f}")
+
+        if not (math.isfinite(train_loss) and math.isfinite(validation_loss)):
+            logger.warning(
+                "training loss became non-finite at epoch %d (train %s, validation %s); "
+                "keeping the parameters of the best epoch",
+                epoch + 1,
+                train_loss,
+                validation_loss,
+            )
+            break
+        if validation_loss < best_validation:
+            best_params, best_validation, best_train = params, validation_loss, train_loss
+            epochs_since_best = 0
+        else:
+            epochs_since_best += 1
+            if epochs_since_best >= config.patience:
+                break
+    bar.close()
+
+    if not math.isfinite(best_validation):
+        raise FloatingPointError(
+            "Training produced no finite validation loss. Check the simulations for extreme "
+            "values, or lower TrainingConfig.learning_rate."
+        )
+    num_epochs = len(train_losses)
+    logger.info(
+        "trained %d epochs: train loss %.4f, validation loss %.4f",
+        num_epochs,
+        best_train,
+        best_validation,
+    )
+    return TrainingResult(
+        best_params,
+        best_train,
+        best_validation,
+        num_epochs,
+        np.asarray(train_losses),
+        np.asarray(validation_losses),
+    )

@@ -1,0 +1,139 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ssnl.constraints import UnconstrainingMap
+from ssnl.diagnostics import hdi, summarize
+from ssnl.mcmc import SamplerConfig, initial_positions, sample_posterior
+
+UNIT_BOX = UnconstrainingMap(np.zeros(1, np.float32), np.ones(1, np.float32))
+
+
+def _exact_moments_on_unit_interval(log_density_fn):
+    grid = np.linspace(0.0, 1.0, 200_001)
+    density = np.exp(log_density_fn(grid) - log_density_fn(grid).max())
+    density /= np.trapezoid(density, grid)
+    mean = np.trapezoid(grid * density, grid)
+    sd = np.sqrt(np.trapezoid((grid - mean) ** 2 * density, grid))
+    return mean, sd
+
+
+def test_bounded_posterior_matches_quadrature():
+    # theta ~ U(0, 1), y ~ N(theta, 0.05^2), y_o = 0.98: the posterior is a normal truncated to
+    # [0, 1]; quadrature gives mean 0.952 and sd 0.034.
+    def log_density(theta):
+        return -0.5 * jnp.sum(((0.98 - theta) / 0.05) ** 2)
+
+    config = SamplerConfig(num_chains=4, num_warmup=300)
+    result = sample_posterior(
+        jax.random.key(0),
+        log_density,
+        UNIT_BOX,
+        jnp.full((4, 1), 0.5),
+        num_draws=2500,
+        config=config,
+    )
+    mean, sd = _exact_moments_on_unit_interval(lambda t: -0.5 * ((0.98 - t) / 0.05) ** 2)
+
+    assert result.theta.shape == (4, 2500, 1)
+    assert np.all((result.theta > 0.0) & (result.theta < 1.0))
+    # Monte Carlo error of the mean with an ESS of a few thousand is sd / sqrt(ESS) ~ 0.001;
+    # 0.004 allows four such errors.
+    assert abs(result.theta.mean() - mean) < 0.004
+    assert abs(mean - 0.952) < 0.001
+    # The sd of the sd estimate is about sd / sqrt(2 ESS) ~ 0.0005; 0.003 is six of them.
+    assert abs(result.theta.std() - sd) < 0.003
+    assert abs(sd - 0.034) < 0.001
+    assert result.diverging.shape == (4, 2500)
+    assert result.acceptance_rate.mean() > 0.6
+
+
+def test_chains_keep_their_own_draws():
+    # Two well-separated modes: a chain started in one mode stays there, so the draws of each
+    # chain must lie on one side. Swapped chain and draw axes would mix the sides.
+    mapping = UnconstrainingMap(np.full(1, -np.inf, np.float32), np.full(1, np.inf, np.float32))
+
+    def log_density(theta):
+        return jnp.logaddexp(
+            -0.5 * jnp.sum(((theta - 10.0) / 0.3) ** 2),
+            -0.5 * jnp.sum(((theta + 10.0) / 0.3) ** 2),
+        )
+
+    init = jnp.array([[10.0], [-10.0], [10.0]])
+    result = sample_posterior(
+        jax.random.key(1),
+        log_density,
+        mapping,
+        init,
+        num_draws=200,
+        config=SamplerConfig(num_chains=3, num_warmup=100),
+    )
+    signs = np.sign(result.theta[..., 0])
+    np.testing.assert_array_equal(signs, np.array([1.0, -1.0, 1.0])[:, None] * np.ones((3, 200)))
+
+
+def test_thinning_keeps_requested_draws():
+    result = sample_posterior(
+        jax.random.key(2),
+        lambda theta: -0.5 * jnp.sum(((theta - 0.5) / 0.1) ** 2),
+        UNIT_BOX,
+        jnp.full((2, 1), 0.5),
+        num_draws=30,
+        config=SamplerConfig(num_chains=2, num_warmup=50, thinning=3),
+    )
+    assert result.theta.shape == (2, 30, 1)
+
+
+def test_init_count_must_match_chains():
+    with pytest.raises(ValueError, match="one per chain"):
+        sample_posterior(
+            jax.random.key(0),
+            lambda theta: -jnp.sum(theta**2),
+            UNIT_BOX,
+            jnp.full((3, 1), 0.5),
+            num_draws=10,
+            config=SamplerConfig(num_chains=2),
+        )
+
+
+def test_resampling_prefers_high_weight():
+    candidates = jnp.array([[0.1], [0.5], [0.9]])
+
+    def log_weight(theta):
+        return jnp.where(theta[0] > 0.4, jnp.where(theta[0] < 0.6, 0.0, -jnp.inf), -jnp.inf)
+
+    starts = initial_positions(jax.random.key(0), candidates, log_weight, 5)
+    np.testing.assert_array_equal(starts, np.full((5, 1), 0.5))
+
+
+def test_resampling_rejects_all_zero_weights():
+    with pytest.raises(FloatingPointError, match="zero posterior density"):
+        initial_positions(
+            jax.random.key(0), jnp.zeros((4, 1)), lambda theta: -jnp.inf * jnp.ones(()), 2
+        )
+
+
+def test_hdi_of_uniform_grid():
+    low, high = hdi(np.linspace(0.0, 1.0, 10_001), prob=0.5)
+    # Every interval of width 0.5 is shortest for a uniform sample; the width is exact.
+    assert high - low == pytest.approx(0.5, abs=1e-4)
+
+
+def test_summary_columns_and_values():
+    draws = np.random.default_rng(0).normal(2.0, 0.5, size=(4, 1000, 2))
+    table = summarize(draws)
+    assert list(table.columns) == [
+        "mean",
+        "sd",
+        "hdi_3%",
+        "hdi_97%",
+        "ess_bulk",
+        "ess_tail",
+        "r_hat",
+    ]
+    # Independent draws: mean within 4 standard errors (0.5 / sqrt(4000) ~ 0.008).
+    np.testing.assert_allclose(table["mean"], 2.0, atol=0.032)
+    # R-hat of independent chains is 1 up to about 0.01 with 1,000 draws per chain.
+    assert np.all(table["r_hat"] < 1.01)
+    assert np.all(table["ess_bulk"] > 3000)
