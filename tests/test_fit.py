@@ -26,7 +26,7 @@ def test_gaussian_linear_command_matches_exact_posterior(tmp_path, monkeypatch):
     task = models.get_task("gaussian_linear")
     reference = np.asarray(task.reference_sampler(jax.random.key(1), 4000))
     thinned = samples[np.random.default_rng(0).permutation(samples.shape[0])[:4000]]
-    score = c2st(reference, thinned)
+    score = c2st(reference, thinned, num_jobs=-1)
     # sbibm reports 0.63 for SNLE at 1,000 simulations; 0.60 is the target at 2,000. With 4,000
     # samples per side, the accuracy of a classifier that cannot tell the samples apart has a
     # standard deviation of about 0.006, so 0.60 is far from chance noise.
