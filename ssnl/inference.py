@@ -31,6 +31,10 @@ __all__ = ["FlowConfig", "RoundRecord", "FitResult", "fit", "default_latent_widt
 
 logger = logging.getLogger(__name__)
 
+# R-hat above this after the last round triggers a warning. Well-mixed chains give values below
+# 1.01, so 1.05 flags only clear failures to mix.
+_MAX_RHAT_WARNING = 1.05
+
 
 def default_latent_widths(data_dim: int) -> tuple[int, ...]:
     """Return the default funnel widths: one funnel keeping 75% of the data dimensions.
@@ -325,6 +329,17 @@ def fit(
         )
         records.append(record)
         logger.info("round %d: %s", round_number, json.dumps(dataclasses.asdict(record)))
+
+    if record.max_rhat > _MAX_RHAT_WARNING:
+        logger.warning(
+            "the final chains did not mix: max R-hat %.3f exceeds %.2f (min bulk ESS %.0f). "
+            "Chains that stay in separate modes of a multimodal posterior cause this; the "
+            "pooled draws are only as good as the spread of the starting points. Try more "
+            "chains (SamplerConfig.num_chains) or more warm-up steps.",
+            record.max_rhat,
+            _MAX_RHAT_WARNING,
+            record.min_ess,
+        )
 
     inference_data = diagnostics.to_arviz(
         mcmc.theta,

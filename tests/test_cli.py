@@ -74,7 +74,8 @@ def test_user_factory_fit_writes_results(user_model, tmp_path, capsys):
     assert status == 0
 
     printed = capsys.readouterr().out
-    assert "theta[0]" in printed and "r_hat" in printed
+    assert "theta[0]" in printed
+    assert "r_hat" in printed
 
     summary = pd.read_csv(output / "summary.csv", index_col=0)
     assert list(summary.index) == ["theta[0]", "theta[1]"]
