@@ -130,6 +130,12 @@ def _build_parser() -> argparse.ArgumentParser:
         default=None,
         help="results folder (default: ssnl-results/<task name>-seed<seed>)",
     )
+    fit.add_argument(
+        "--exclude-invalid",
+        action="store_true",
+        help="drop simulations containing NaN or Inf (counted in rounds.csv) instead of "
+        "stopping with an error",
+    )
     fit.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return parser
 
@@ -159,6 +165,7 @@ def _run_fit(args) -> int:
         simulations_per_round=args.simulations_per_round,
         num_samples=args.num_samples,
         sampler=sampler,
+        exclude_invalid=args.exclude_invalid,
         output_dir=output_dir,
         progress=not args.no_progress,
     )

@@ -25,12 +25,13 @@ def to_arviz(theta, diverging, acceptance_rate, observation, *, step_size=None):
         theta: Draws, shape `(num_chains, num_draws, theta_dim)`.
         diverging: Shape `(num_chains, num_draws)`.
         acceptance_rate: Shape `(num_chains, num_draws)`.
-        observation: Observed data, shape `(data_dim,)`.
+        observation: Observed data, shape `(data_dim,)` or `(num_trials, data_dim)`.
         step_size: Optional adapted step size per chain, shape `(num_chains,)`.
 
     Returns:
         `arviz.InferenceData` with ArviZ 0.x, an xarray `DataTree` with ArviZ 1.x. The
-        variable `theta` has dims `(chain, draw, theta_dim)` and `y` has dims `(y_dim,)`.
+        variable `theta` has dims `(chain, draw, theta_dim)` and `y` has dims `(y_dim,)`, or
+        `(trial, y_dim)` for repeated trials.
     """
     theta = np.asarray(theta)
     num_chains, num_draws, theta_dim = theta.shape
@@ -47,8 +48,12 @@ def to_arviz(theta, diverging, acceptance_rate, observation, *, step_size=None):
         "sample_stats": sample_stats,
         "observed_data": {"y": np.asarray(observation)},
     }
-    coords = {"theta_dim": np.arange(theta_dim), "y_dim": np.arange(np.size(observation))}
+    observation = np.asarray(observation)
+    coords = {"theta_dim": np.arange(theta_dim), "y_dim": np.arange(observation.shape[-1])}
     dims = {"theta": ["theta_dim"], "y": ["y_dim"]}
+    if observation.ndim == 2:
+        coords["trial"] = np.arange(observation.shape[0])
+        dims["y"] = ["trial", "y_dim"]
 
     if _ARVIZ_MAJOR >= 1:
         return az.from_dict(groups, coords=coords, dims=dims)

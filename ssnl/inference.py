@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,10 @@ logger = logging.getLogger(__name__)
 # R-hat above this after the last round triggers a warning. Well-mixed chains give values below
 # 1.01, so 1.05 flags only clear failures to mix.
 _MAX_RHAT_WARNING = 1.05
+
+# An observation coordinate more than this many standard deviations from the mean of the
+# first round's simulations triggers a warning.
+_OBSERVATION_Z_WARNING = 5.0
 
 
 def default_latent_widths(data_dim: int) -> tuple[int, ...]:
@@ -92,6 +97,8 @@ class RoundRecord:
         max_rhat: Largest R-hat over the parameters.
         min_ess: Smallest bulk effective sample size over the parameters.
         divergences: Number of divergent NUTS transitions among the kept draws.
+        invalid_simulations: Simulations of this round dropped for NaN or Inf (only with
+            `exclude_invalid=True`).
     """
 
     round: int
@@ -106,6 +113,7 @@ class RoundRecord:
     max_rhat: float
     min_ess: float
     divergences: int
+    invalid_simulations: int = 0
 
 
 @dataclasses.dataclass
@@ -181,6 +189,36 @@ def _check_fit_arguments(task, rounds, simulations_per_round, num_samples, sampl
         )
 
 
+def _check_first_simulations(task: Task, y: np.ndarray) -> None:
+    """Warn about a simulator that ignores its parameters or an observation it cannot produce."""
+    spread = y.std(axis=0)
+    if np.all(spread == 0.0):
+        warnings.warn(
+            f"Task {task.name!r}: the simulator returned the same data for all {y.shape[0]} "
+            "parameter vectors of the first round, so the data carry no information about "
+            "the parameters and the posterior will equal the prior. Check that the simulator "
+            "uses its theta argument.",
+            stacklevel=3,
+        )
+        return
+
+    # A z-score this large is about 5 standard deviations beyond the simulations; a flow has
+    # seen no data there, so its likelihood at the observation is an extrapolation.
+    mean = y.mean(axis=0)
+    scale = np.where(spread > 0.0, spread, 1.0)
+    z_scores = np.abs((task.trials - mean) / scale).max(axis=0)
+    outside = np.flatnonzero(z_scores > _OBSERVATION_Z_WARNING)
+    if outside.size:
+        details = ", ".join(f"{i} (z = {z_scores[i]:.1f})" for i in outside[:10])
+        warnings.warn(
+            f"Task {task.name!r}: the observation lies far outside the first round's "
+            f"simulations in data dimensions {details}. The learned likelihood there is an "
+            "extrapolation; check the observation's units and preprocessing against the "
+            "simulator's output, and whether the prior covers the parameters that produced it.",
+            stacklevel=3,
+        )
+
+
 def _save_round(output_dir: Path | None, round_number: int, theta, y) -> None:
     if output_dir is None:
         return
@@ -198,6 +236,7 @@ def fit(
     flow: FlowConfig = FlowConfig(),
     training: TrainingConfig = TrainingConfig(),
     sampler: SamplerConfig = SamplerConfig(),
+    exclude_invalid: bool = False,
     output_dir: str | Path | None = None,
     progress: bool = True,
 ) -> FitResult:
@@ -218,6 +257,9 @@ def fit(
         flow: Density estimator architecture.
         training: Optimiser and early-stopping settings.
         sampler: NUTS settings.
+        exclude_invalid: Drop simulations containing NaN or Inf with a warning and count them
+            in the round records, instead of raising an error. Default False, because dropping
+            them biases the learned likelihood.
         output_dir: If given, each round's simulations are written there as
             `simulations_roundNN.npz` (arrays `theta` and `y`) as soon as they exist.
         progress: Whether to show progress bars.
@@ -264,18 +306,21 @@ def fit(
         else:
             order = np.asarray(jax.random.permutation(proposal_key, proposal_draws.shape[0]))
             theta = proposal_draws[order[:simulations_per_round]]
-        y = simulate(
+        simulations = simulate(
             simulate_key,
             task.simulator,
             theta,
             data_dim=task.data_dim,
             task_name=task.name,
+            exclude_invalid=exclude_invalid,
             progress=progress,
         )
         simulate_seconds = time.perf_counter() - start
-        _save_round(output_dir, round_number, theta, y)
-        theta_pool = np.concatenate([theta_pool, theta])
-        y_pool = np.concatenate([y_pool, y])
+        _save_round(output_dir, round_number, simulations.theta, simulations.y)
+        theta_pool = np.concatenate([theta_pool, simulations.theta])
+        y_pool = np.concatenate([y_pool, simulations.y])
+        if round_number == 1:
+            _check_first_simulations(task, y_pool)
 
         start = time.perf_counter()
         theta_standardizer = fit_standardizer(theta_pool)
@@ -315,7 +360,7 @@ def fit(
         esses = [diagnostics.ess(mcmc.theta[..., i]) for i in range(task.theta_dim)]
         record = RoundRecord(
             round=round_number,
-            num_simulations=int(theta.shape[0]),
+            num_simulations=int(simulations.theta.shape[0]),
             total_simulations=int(theta_pool.shape[0]),
             train_loss=result.train_loss,
             validation_loss=result.validation_loss,
@@ -326,6 +371,7 @@ def fit(
             max_rhat=max(rhats),
             min_ess=min(esses),
             divergences=int(mcmc.diverging.sum()),
+            invalid_simulations=simulations.num_invalid,
         )
         records.append(record)
         logger.info("round %d: %s", round_number, json.dumps(dataclasses.asdict(record)))
@@ -374,14 +420,17 @@ def _sample(
     sampler,
     progress,
 ) -> MCMCResult:
-    y_observed = jnp.asarray(y_standardizer.transform(task.observation))[None]
-    # The estimator models standardised data, so the density of the raw observation carries
-    # the Jacobian of the z-scoring.
-    log_jacobian = -y_standardizer.log_scale_sum
+    y_observed = jnp.asarray(y_standardizer.transform(task.trials))
+    # The estimator models standardised data, so the density of each raw trial carries the
+    # Jacobian of the z-scoring.
+    log_jacobian = -task.num_trials * y_standardizer.log_scale_sum
 
     def log_likelihood(theta):
-        theta_standardized = theta_standardizer.transform(theta)[None]
-        return log_prob.apply(params, y_observed, theta_standardized)[0] + log_jacobian
+        theta_standardized = jnp.broadcast_to(
+            theta_standardizer.transform(theta), (task.num_trials, task.theta_dim)
+        )
+        # Trials are independent given theta, so their log-likelihoods add up.
+        return jnp.sum(log_prob.apply(params, y_observed, theta_standardized)) + log_jacobian
 
     def log_posterior(theta):
         return log_likelihood(theta) + task.prior.log_prob(theta)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import warnings
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -11,18 +13,36 @@ from tqdm.auto import tqdm
 
 from ssnl.task import Simulator
 
-__all__ = ["simulate", "check_simulations"]
+__all__ = ["Simulations", "simulate", "check_simulations"]
 
 logger = logging.getLogger(__name__)
 
 
+class Simulations(NamedTuple):
+    """Parameters and data of one batch of simulations, invalid rows removed.
+
+    Attributes:
+        theta: Parameters of the valid simulations, shape `(num_valid, theta_dim)`.
+        y: Valid simulated data, shape `(num_valid, data_dim)`, float32.
+        num_invalid: Number of simulations dropped because they contain NaN or Inf.
+    """
+
+    theta: np.ndarray
+    y: np.ndarray
+    num_invalid: int
+
+
 def check_simulations(y, *, num_simulations: int, data_dim: int, task_name: str) -> np.ndarray:
-    """Check the simulator output of one batch and return it as float32 `(n, data_dim)`.
+    """Check the shape and dtype of one batch of simulator output.
 
     A one-dimensional output of shape `(n,)` is accepted as `(n, 1)` when `data_dim` is 1.
+    Integer and float64 output is cast to float32. NaN and Inf pass unchanged.
+
+    Returns:
+        The output as float32, shape `(num_simulations, data_dim)`.
 
     Raises:
-        ValueError: If the shape does not match, or if any row contains NaN or Inf.
+        ValueError: If the shape does not match or the dtype is not numeric.
     """
     y = np.asarray(y)
     if y.ndim == 1 and data_dim == 1 and y.shape[0] == num_simulations:
@@ -39,17 +59,33 @@ def check_simulations(y, *, num_simulations: int, data_dim: int, task_name: str)
             f"Task {task_name!r}: the simulator returned dtype {y.dtype}, expected a numeric "
             "array."
         )
-    y = y.astype(np.float32)
+    return y.astype(np.float32)
 
-    invalid_rows = ~np.all(np.isfinite(y), axis=1)
-    num_invalid = int(invalid_rows.sum())
-    if num_invalid:
+
+def _remove_invalid(theta, y, *, exclude_invalid: bool, task_name: str) -> Simulations:
+    is_invalid = ~np.all(np.isfinite(y), axis=1)
+    num_invalid = int(is_invalid.sum())
+    num_simulations = y.shape[0]
+    if num_invalid == 0:
+        return Simulations(theta, y, 0)
+
+    message = (
+        f"Task {task_name!r}: {num_invalid} of {num_simulations} simulations contain NaN or Inf."
+    )
+    if num_invalid == num_simulations:
+        raise ValueError(f"{message} No simulation is left to learn from; fix the simulator.")
+    if not exclude_invalid:
         raise ValueError(
-            f"Task {task_name!r}: {num_invalid} of {num_simulations} simulations contain NaN or "
-            "Inf. Dropping them would bias the learned likelihood; make the simulator return "
-            "finite values for every parameter in the prior's support."
+            f"{message} Dropping them can bias the learned likelihood, so ssnl stops here. Make "
+            "the simulator return finite values for every parameter in the prior's support, or "
+            "pass exclude_invalid=True to drop those simulations and record their count."
         )
-    return y
+    warnings.warn(
+        f"{message} They are excluded from training (exclude_invalid=True); the posterior "
+        "ignores the parameter region that produced them.",
+        stacklevel=3,
+    )
+    return Simulations(theta[~is_invalid], y[~is_invalid], num_invalid)
 
 
 def simulate(
@@ -60,8 +96,9 @@ def simulate(
     data_dim: int,
     task_name: str,
     batch_size: int = 1000,
+    exclude_invalid: bool = False,
     progress: bool = False,
-) -> np.ndarray:
+) -> Simulations:
     """Simulate one data set per parameter vector.
 
     Args:
@@ -71,10 +108,16 @@ def simulate(
         data_dim: Expected number of data dimensions.
         task_name: Used in error messages.
         batch_size: Number of parameter vectors passed to one simulator call.
+        exclude_invalid: Drop simulations containing NaN or Inf with a warning, instead of
+            raising an error. Even then, all simulations invalid is an error.
         progress: Whether to show a progress bar.
 
     Returns:
-        Simulated data of shape `(num_simulations, data_dim)`, float32.
+        The valid simulations and the number dropped.
+
+    Raises:
+        ValueError: For output of the wrong shape or dtype, and for NaN or Inf rows unless
+            `exclude_invalid` is set.
     """
     theta = np.asarray(theta, dtype=np.float32)
     num_simulations = theta.shape[0]
@@ -91,4 +134,5 @@ def simulate(
             )
         )
     logger.info("simulated %d data sets", num_simulations)
-    return np.concatenate(batches, axis=0)
+    y = np.concatenate(batches, axis=0)
+    return _remove_invalid(theta, y, exclude_invalid=exclude_invalid, task_name=task_name)

@@ -25,7 +25,9 @@ class Task:
         prior: A distrax distribution over parameter vectors with event shape `(theta_dim,)`.
         simulator: `simulator(key, theta)` maps parameters of shape `(n, theta_dim)` to data of
             shape `(n, data_dim)`. It must be a function of the key and parameters only.
-        observation: The observed data, shape `(data_dim,)`; stored as float32.
+        observation: The observed data, shape `(data_dim,)`, or `(num_trials, data_dim)` for
+            independent trials from the same parameters, whose log-likelihoods add up; stored
+            as float32.
         reference_sampler: Optional `reference_sampler(key, num_samples)` returning exact
             posterior samples of shape `(num_samples, theta_dim)` for this observation, used to
             score a fit.
@@ -60,16 +62,17 @@ class Task:
             )
 
         observation = np.asarray(self.observation, dtype=np.float32)
-        if observation.ndim != 1 or observation.size == 0:
+        if observation.ndim not in (1, 2) or observation.size == 0:
             raise ValueError(
-                f"Task {self.name!r}: observation must have shape (data_dim,), got shape "
-                f"{observation.shape}. Flatten a structured observation to one vector."
+                f"Task {self.name!r}: observation must have shape (data_dim,) or "
+                f"(num_trials, data_dim), got shape {observation.shape}. Flatten the data of "
+                "one trial to a vector."
             )
         if not np.all(np.isfinite(observation)):
-            bad = np.flatnonzero(~np.isfinite(observation)).tolist()
+            bad = np.argwhere(~np.isfinite(observation)).squeeze(-1).tolist()
             raise ValueError(
                 f"Task {self.name!r}: observation contains NaN or Inf at indices {bad}; "
-                "the likelihood is undefined there."
+                "the likelihood is undefined there. Remove or impute those values."
             )
         object.__setattr__(self, "observation", observation)
 
@@ -81,4 +84,14 @@ class Task:
     @property
     def data_dim(self) -> int:
         """Number of data dimensions of one simulation."""
-        return int(self.observation.shape[0])
+        return int(self.observation.shape[-1])
+
+    @property
+    def num_trials(self) -> int:
+        """Number of independent trials in the observation (1 for a vector)."""
+        return 1 if self.observation.ndim == 1 else int(self.observation.shape[0])
+
+    @property
+    def trials(self) -> np.ndarray:
+        """The observation as a matrix of trials, shape `(num_trials, data_dim)`."""
+        return self.observation.reshape(self.num_trials, self.data_dim)

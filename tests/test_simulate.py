@@ -23,12 +23,33 @@ def test_integer_output_cast_to_float32():
     assert y.dtype == np.float32
 
 
-def test_nan_rows_counted_in_error():
-    y = np.zeros((5, 2))
+def _invalid_rows_1_and_3(key, theta):
+    y = np.array(theta, dtype=np.float64)
     y[1, 0] = np.nan
     y[3, 1] = np.inf
+    return y
+
+
+def test_nan_rows_counted_in_error():
+    theta = np.zeros((5, 2), np.float32)
     with pytest.raises(ValueError, match="2 of 5 simulations contain NaN or Inf"):
-        check_simulations(y, num_simulations=5, data_dim=2, task_name="t")
+        simulate(jax.random.key(0), _invalid_rows_1_and_3, theta, data_dim=2, task_name="t")
+
+
+def test_nan_rows_excluded_on_request():
+    theta = np.arange(10.0, dtype=np.float32).reshape(5, 2)
+    with pytest.warns(UserWarning, match="2 of 5 simulations"):
+        kept = simulate(
+            jax.random.key(0),
+            _invalid_rows_1_and_3,
+            theta,
+            data_dim=2,
+            task_name="t",
+            exclude_invalid=True,
+        )
+    assert kept.num_invalid == 2
+    np.testing.assert_array_equal(kept.theta, theta[[0, 2, 4]])
+    np.testing.assert_array_equal(kept.y, theta[[0, 2, 4]])
 
 
 def test_simulate_batches_cover_all_rows():
@@ -37,8 +58,9 @@ def test_simulate_batches_cover_all_rows():
 
     theta = np.arange(10.0, dtype=np.float32).reshape(5, 2)
 
-    y = simulate(jax.random.key(0), simulator, theta, data_dim=2, task_name="t", batch_size=2)
-    np.testing.assert_array_equal(y, 2.0 * theta)
+    result = simulate(jax.random.key(0), simulator, theta, data_dim=2, task_name="t", batch_size=2)
+    np.testing.assert_array_equal(result.y, 2.0 * theta)
+    assert result.num_invalid == 0
 
 
 def test_standardizer_constant_column_has_unit_scale():
