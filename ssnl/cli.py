@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import json
 import logging
 import os
 import sys
@@ -105,11 +106,20 @@ def _build_parser() -> argparse.ArgumentParser:
     fit = commands.add_parser("fit", help="fit the posterior of a task and write the results")
     fit.add_argument(
         "--model",
-        required=True,
         help="task name (gaussian_linear, slcp), path/to/file.py:factory or "
         "package.module:factory, where factory() returns an ssnl.Task",
     )
-    fit.add_argument("--rounds", type=_positive_int, default=10, help="number of rounds")
+    fit.add_argument(
+        "--resume",
+        type=Path,
+        metavar="DIR",
+        help="continue the fit whose results folder is DIR after its last complete round, "
+        "with its stored settings and without simulating again; --rounds may raise the "
+        "number of rounds",
+    )
+    fit.add_argument(
+        "--rounds", type=_positive_int, default=None, help="number of rounds (default 10)"
+    )
     fit.add_argument(
         "--simulations-per-round",
         type=_positive_int,
@@ -148,15 +158,61 @@ def _enable_compilation_cache() -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
+# Arguments stored in the results folder so that `--resume DIR` can repeat them.
+_STORED_ARGUMENTS = (
+    "model",
+    "rounds",
+    "simulations_per_round",
+    "num_samples",
+    "chains",
+    "seed",
+    "exclude_invalid",
+)
+
+
+def _resolve_arguments(args) -> Path:
+    """Fill `args` from a stored command when resuming; return the results folder."""
+    if args.resume is not None:
+        command_path = args.resume / "command.json"
+        if not command_path.is_file():
+            raise ModelSpecError(
+                f"cannot resume from {args.resume}: command.json is missing, so it is not a "
+                "results folder of 'ssnl fit'"
+            )
+        stored = json.loads(command_path.read_text())
+        requested_rounds = args.rounds
+        for name in _STORED_ARGUMENTS:
+            setattr(args, name, stored[name])
+        if requested_rounds is not None:
+            args.rounds = requested_rounds
+        return args.resume
+
+    if args.model is None:
+        raise ModelSpecError("the following argument is required: --model (or --resume DIR)")
+    if args.rounds is None:
+        args.rounds = 10
+    return args.output
+
+
 def _run_fit(args) -> int:
     import jax
     import pandas as pd
 
     import ssnl
 
+    output_dir = _resolve_arguments(args)
     task = load_task(args.model)
     sampler = ssnl.SamplerConfig(num_chains=args.chains)
-    output_dir = args.output or Path("ssnl-results") / f"{task.name}-seed{args.seed}"
+    output_dir = output_dir or Path("ssnl-results") / f"{task.name}-seed{args.seed}"
+    if args.resume is None:
+        if (output_dir / "settings.json").exists():
+            raise FileExistsError(
+                f"{output_dir} already contains a fit; continue it with --resume {output_dir} "
+                "or choose another folder with --output"
+            )
+        output_dir.mkdir(parents=True, exist_ok=True)
+        stored = {name: getattr(args, name) for name in _STORED_ARGUMENTS}
+        (output_dir / "command.json").write_text(json.dumps(stored, indent=2))
 
     result = ssnl.fit(
         jax.random.key(args.seed),
@@ -167,6 +223,7 @@ def _run_fit(args) -> int:
         sampler=sampler,
         exclude_invalid=args.exclude_invalid,
         output_dir=output_dir,
+        resume=args.resume is not None,
         progress=not args.no_progress,
     )
     result.save(output_dir)
@@ -194,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     except ModelSpecError as error:
         print(f"ssnl: error: {error}", file=sys.stderr)
         return 2
-    except (ValueError, NotImplementedError) as error:
+    except (ValueError, NotImplementedError, FileExistsError, FileNotFoundError) as error:
         print(f"ssnl: error: {error}", file=sys.stderr)
         return 1
     parser.error(f"unknown command {args.command!r}")

@@ -21,6 +21,14 @@ from tqdm.auto import tqdm
 
 import surjectors_core
 from ssnl import diagnostics
+from ssnl.checkpoint import (
+    check_settings,
+    load_checkpoint,
+    load_simulations,
+    save_round,
+    save_simulations,
+    write_settings,
+)
 from ssnl.constraints import make_unconstraining_map
 from ssnl.mcmc import MCMCResult, SamplerConfig, initial_positions, sample_posterior
 from ssnl.simulate import simulate
@@ -219,13 +227,6 @@ def _check_first_simulations(task: Task, y: np.ndarray) -> None:
         )
 
 
-def _save_round(output_dir: Path | None, round_number: int, theta, y) -> None:
-    if output_dir is None:
-        return
-    output_dir.mkdir(parents=True, exist_ok=True)
-    np.savez(output_dir / f"simulations_round{round_number:02d}.npz", theta=theta, y=y)
-
-
 def fit(
     key: jax.Array,
     task: Task,
@@ -238,6 +239,7 @@ def fit(
     sampler: SamplerConfig = SamplerConfig(),
     exclude_invalid: bool = False,
     output_dir: str | Path | None = None,
+    resume: bool = False,
     progress: bool = True,
 ) -> FitResult:
     """Estimate the posterior of `task` by surjective sequential neural likelihood estimation.
@@ -260,8 +262,12 @@ def fit(
         exclude_invalid: Drop simulations containing NaN or Inf with a warning and count them
             in the round records, instead of raising an error. Default False, because dropping
             them biases the learned likelihood.
-        output_dir: If given, each round's simulations are written there as
-            `simulations_roundNN.npz` (arrays `theta` and `y`) as soon as they exist.
+        output_dir: If given, the settings, each round's simulations, trained estimator,
+            posterior draws and record are written there as soon as they exist (npz and
+            JSON, described in `ssnl.checkpoint`). The folder must not hold another fit.
+        resume: Continue the fit in `output_dir` after its last complete round, reusing
+            every saved simulation. The settings must match the stored ones, except `rounds`,
+            which may grow. The result equals that of an uninterrupted fit with the same key.
         progress: Whether to show progress bars.
 
     Returns:
@@ -270,7 +276,19 @@ def fit(
     _check_fit_arguments(task, rounds, simulations_per_round, num_samples, sampler)
     latent_widths = flow.resolve_widths(task.data_dim)
     unconstraining_map = make_unconstraining_map(task.prior)
+    settings = _settings_for_checkpoint(
+        key,
+        task,
+        simulations_per_round=simulations_per_round,
+        num_samples=num_samples,
+        latent_widths=latent_widths,
+        flow=flow,
+        training=training,
+        sampler=sampler,
+        exclude_invalid=exclude_invalid,
+    )
     output_dir = None if output_dir is None else Path(output_dir)
+    state = _start_or_resume(output_dir, settings, task, resume=resume)
 
     make_flow = surjectors_core.make_flow(
         task.data_dim,
@@ -281,72 +299,80 @@ def fit(
     )
     log_prob = hk.without_apply_rng(hk.transform(lambda y, theta: make_flow().log_prob(y, theta)))
     logger.info(
-        "fitting %s: %d rounds of %d simulations, latent widths %s",
+        "fitting %s: rounds %d to %d of %d simulations, latent widths %s",
         task.name,
+        len(state.records) + 1,
         rounds,
         simulations_per_round,
         latent_widths,
     )
 
-    theta_pool = np.zeros((0, task.theta_dim), np.float32)
-    y_pool = np.zeros((0, task.data_dim), np.float32)
-    proposal_draws = None
-    params = None
-    records = []
-    for round_number in tqdm(range(1, rounds + 1), desc="rounds", disable=not progress):
+    first_round = len(state.records) + 1
+    for round_number in tqdm(
+        range(first_round, rounds + 1),
+        desc="rounds",
+        initial=first_round - 1,
+        total=rounds,
+        disable=not progress,
+    ):
         round_key = jax.random.fold_in(key, round_number)
         proposal_key, simulate_key, train_key, init_key, mcmc_key = jax.random.split(round_key, 5)
 
         start = time.perf_counter()
-        if proposal_draws is None:
-            theta = np.asarray(
-                task.prior.sample(seed=proposal_key, sample_shape=(simulations_per_round,)),
-                dtype=np.float32,
-            )
+        simulations = None if output_dir is None else load_simulations(output_dir, round_number)
+        if simulations is not None:
+            logger.info("round %d: reusing the simulations saved in %s", round_number, output_dir)
         else:
-            order = np.asarray(jax.random.permutation(proposal_key, proposal_draws.shape[0]))
-            theta = proposal_draws[order[:simulations_per_round]]
-        simulations = simulate(
-            simulate_key,
-            task.simulator,
-            theta,
-            data_dim=task.data_dim,
-            task_name=task.name,
-            exclude_invalid=exclude_invalid,
-            progress=progress,
-        )
+            if state.posterior is None:
+                theta = np.asarray(
+                    task.prior.sample(seed=proposal_key, sample_shape=(simulations_per_round,)),
+                    dtype=np.float32,
+                )
+            else:
+                proposal_draws = state.posterior.theta.reshape(-1, task.theta_dim)
+                order = np.asarray(jax.random.permutation(proposal_key, proposal_draws.shape[0]))
+                theta = proposal_draws[order[:simulations_per_round]]
+            simulations = simulate(
+                simulate_key,
+                task.simulator,
+                theta,
+                data_dim=task.data_dim,
+                task_name=task.name,
+                exclude_invalid=exclude_invalid,
+                progress=progress,
+            )
+            if output_dir is not None:
+                save_simulations(output_dir, round_number, simulations)
         simulate_seconds = time.perf_counter() - start
-        _save_round(output_dir, round_number, simulations.theta, simulations.y)
-        theta_pool = np.concatenate([theta_pool, simulations.theta])
-        y_pool = np.concatenate([y_pool, simulations.y])
+        state.theta = np.concatenate([state.theta, simulations.theta])
+        state.y = np.concatenate([state.y, simulations.y])
         if round_number == 1:
-            _check_first_simulations(task, y_pool)
+            _check_first_simulations(task, state.y)
 
         start = time.perf_counter()
-        theta_standardizer = fit_standardizer(theta_pool)
-        y_standardizer = fit_standardizer(y_pool)
+        state.theta_standardizer = fit_standardizer(state.theta)
+        state.y_standardizer = fit_standardizer(state.y)
         result = train(
             train_key,
             log_prob,
-            theta_standardizer.transform(theta_pool),
-            y_standardizer.transform(y_pool),
+            state.theta_standardizer.transform(state.theta),
+            state.y_standardizer.transform(state.y),
             config=training,
-            init_params=params if training.warm_start else None,
+            init_params=state.params if training.warm_start else None,
             progress=progress,
         )
-        params = result.params
+        state.params = result.params
         train_seconds = time.perf_counter() - start
 
         start = time.perf_counter()
-        is_last = round_number == rounds
-        num_draws = num_samples if is_last else simulations_per_round
-        mcmc = _sample(
+        num_draws = num_samples if round_number == rounds else simulations_per_round
+        state.posterior = _sample(
             mcmc_key,
             task,
             log_prob,
-            params,
-            theta_standardizer,
-            y_standardizer,
+            state.params,
+            state.theta_standardizer,
+            state.y_standardizer,
             unconstraining_map,
             init_key=init_key,
             num_draws_per_chain=math.ceil(num_draws / sampler.num_chains),
@@ -354,54 +380,131 @@ def fit(
             progress=progress,
         )
         sample_seconds = time.perf_counter() - start
-        proposal_draws = mcmc.theta.reshape(-1, task.theta_dim)
 
-        rhats = [diagnostics.rhat(mcmc.theta[..., i]) for i in range(task.theta_dim)]
-        esses = [diagnostics.ess(mcmc.theta[..., i]) for i in range(task.theta_dim)]
+        draws = state.posterior.theta
         record = RoundRecord(
             round=round_number,
             num_simulations=int(simulations.theta.shape[0]),
-            total_simulations=int(theta_pool.shape[0]),
+            total_simulations=int(state.theta.shape[0]),
             train_loss=result.train_loss,
             validation_loss=result.validation_loss,
             epochs=result.num_epochs,
             simulate_seconds=simulate_seconds,
             train_seconds=train_seconds,
             sample_seconds=sample_seconds,
-            max_rhat=max(rhats),
-            min_ess=min(esses),
-            divergences=int(mcmc.diverging.sum()),
+            max_rhat=max(diagnostics.rhat(draws[..., i]) for i in range(task.theta_dim)),
+            min_ess=min(diagnostics.ess(draws[..., i]) for i in range(task.theta_dim)),
+            divergences=int(state.posterior.diverging.sum()),
             invalid_simulations=simulations.num_invalid,
         )
-        records.append(record)
+        state.records.append(record)
         logger.info("round %d: %s", round_number, json.dumps(dataclasses.asdict(record)))
+        if output_dir is not None:
+            save_round(
+                output_dir,
+                round_number,
+                record=dataclasses.asdict(record),
+                params=state.params,
+                theta_standardizer=state.theta_standardizer,
+                y_standardizer=state.y_standardizer,
+                posterior=state.posterior,
+            )
 
-    if record.max_rhat > _MAX_RHAT_WARNING:
+    return _finish(task, state, latent_widths)
+
+
+@dataclasses.dataclass
+class _FitState:
+    records: list[RoundRecord]
+    theta: np.ndarray
+    y: np.ndarray
+    params: Any = None
+    theta_standardizer: Standardizer | None = None
+    y_standardizer: Standardizer | None = None
+    posterior: MCMCResult | None = None
+
+
+def _settings_for_checkpoint(key, task, *, latent_widths, flow, **settings) -> dict[str, Any]:
+    return {
+        "key_data": np.asarray(jax.random.key_data(key)).tolist(),
+        "task": task.name,
+        "theta_dim": task.theta_dim,
+        "observation": task.observation.tolist(),
+        "latent_widths": list(latent_widths),
+        "hidden_sizes": list(flow.hidden_sizes),
+        "num_layers_per_stage": flow.num_layers_per_stage,
+        "training": dataclasses.asdict(settings.pop("training")),
+        "sampler": dataclasses.asdict(settings.pop("sampler")),
+        **settings,
+    }
+
+
+def _start_or_resume(output_dir, settings, task, *, resume: bool) -> _FitState:
+    state = _FitState(
+        records=[],
+        theta=np.zeros((0, task.theta_dim), np.float32),
+        y=np.zeros((0, task.data_dim), np.float32),
+    )
+    if output_dir is None:
+        if resume:
+            raise ValueError("resume=True needs the output_dir of the fit to continue.")
+        return state
+
+    if not resume:
+        if (output_dir / "settings.json").exists():
+            raise FileExistsError(
+                f"{output_dir} already contains a fit. Pass resume=True (--resume on the "
+                "command line) to continue it, or choose another output folder."
+            )
+        write_settings(output_dir, settings)
+        return state
+
+    check_settings(output_dir, settings)
+    checkpoint = load_checkpoint(output_dir)
+    if checkpoint is None:
+        logger.info("no complete round in %s; starting at round 1", output_dir)
+        return state
+    logger.info("resuming after round %d from %s", len(checkpoint.records), output_dir)
+    return _FitState(
+        records=[RoundRecord(**record) for record in checkpoint.records],
+        theta=checkpoint.theta,
+        y=checkpoint.y,
+        params=checkpoint.params,
+        theta_standardizer=checkpoint.theta_standardizer,
+        y_standardizer=checkpoint.y_standardizer,
+        posterior=checkpoint.posterior,
+    )
+
+
+def _finish(task: Task, state: _FitState, latent_widths) -> FitResult:
+    last = state.records[-1]
+    if last.max_rhat > _MAX_RHAT_WARNING:
         logger.warning(
             "the final chains did not mix: max R-hat %.3f exceeds %.2f (min bulk ESS %.0f). "
             "Chains that stay in separate modes of a multimodal posterior cause this; the "
             "pooled draws are only as good as the spread of the starting points. Try more "
             "chains (SamplerConfig.num_chains) or more warm-up steps.",
-            record.max_rhat,
+            last.max_rhat,
             _MAX_RHAT_WARNING,
-            record.min_ess,
+            last.min_ess,
         )
 
+    posterior = state.posterior
     inference_data = diagnostics.to_arviz(
-        mcmc.theta,
-        mcmc.diverging,
-        mcmc.acceptance_rate,
+        posterior.theta,
+        posterior.diverging,
+        posterior.acceptance_rate,
         task.observation,
-        step_size=mcmc.step_size,
+        step_size=posterior.step_size,
     )
     return FitResult(
         inference_data=inference_data,
-        rounds=records,
-        theta=theta_pool,
-        y=y_pool,
-        params=params,
-        theta_standardizer=theta_standardizer,
-        y_standardizer=y_standardizer,
+        rounds=state.records,
+        theta=state.theta,
+        y=state.y,
+        params=state.params,
+        theta_standardizer=state.theta_standardizer,
+        y_standardizer=state.y_standardizer,
         latent_widths=latent_widths,
     )
 

@@ -1,0 +1,121 @@
+import json
+
+import distrax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+
+import ssnl
+from ssnl.cli import main
+
+SETTINGS = {
+    "rounds": 4,
+    "simulations_per_round": 200,
+    "num_samples": 400,
+    "sampler": ssnl.SamplerConfig(num_chains=2, num_warmup=100),
+    "progress": False,
+}
+
+
+class CountingSimulator:
+    """Adds N(0, 0.1^2) noise to theta, counts calls and can fail on one call."""
+
+    def __init__(self, fail_on_call=None):
+        self.num_calls = 0
+        self.fail_on_call = fail_on_call
+
+    def __call__(self, key, theta):
+        self.num_calls += 1
+        if self.num_calls == self.fail_on_call:
+            raise RuntimeError("simulator crashed")
+        return theta + 0.1 * jax.random.normal(key, theta.shape)
+
+
+def _task(simulator):
+    prior = distrax.MultivariateNormalDiag(jnp.zeros(2), jnp.ones(2))
+    return ssnl.Task("resumable", prior, simulator, jnp.array([0.3, -0.3]))
+
+
+def _saved_simulations(output_dir, round_number):
+    with np.load(output_dir / f"simulations_round{round_number:02d}.npz") as arrays:
+        return arrays["theta"].copy(), arrays["y"].copy()
+
+
+def test_crash_then_resume_redoes_nothing(tmp_path):
+    output_dir = tmp_path / "fit"
+    key = jax.random.key(11)
+    with pytest.raises(RuntimeError, match="simulator crashed"):
+        ssnl.fit(key, _task(CountingSimulator(fail_on_call=3)), output_dir=output_dir, **SETTINGS)
+    assert (output_dir / "round_02.json").is_file()
+    assert not (output_dir / "round_03.json").exists()
+    before = [_saved_simulations(output_dir, number) for number in (1, 2)]
+
+    simulator = CountingSimulator()
+    resumed = ssnl.fit(key, _task(simulator), output_dir=output_dir, resume=True, **SETTINGS)
+
+    assert simulator.num_calls == 2
+    assert [record.round for record in resumed.rounds] == [1, 2, 3, 4]
+    for number, (theta, y) in zip((1, 2), before, strict=True):
+        saved_theta, saved_y = _saved_simulations(output_dir, number)
+        np.testing.assert_array_equal(saved_theta, theta)
+        np.testing.assert_array_equal(saved_y, y)
+        np.testing.assert_array_equal(resumed.theta[(number - 1) * 200 : number * 200], theta)
+
+    uninterrupted = ssnl.fit(key, _task(CountingSimulator()), **SETTINGS)
+    # Both runs do the same float32 computations from the same keys and saved arrays; 1e-5
+    # allows for compilations that order sums differently.
+    np.testing.assert_allclose(resumed.samples, uninterrupted.samples, rtol=1e-5, atol=1e-5)
+
+
+def test_new_fit_into_used_folder_rejected(tmp_path):
+    output_dir = tmp_path / "fit"
+    settings = {**SETTINGS, "rounds": 1}
+    ssnl.fit(jax.random.key(0), _task(CountingSimulator()), output_dir=output_dir, **settings)
+    with pytest.raises(FileExistsError, match="already contains a fit"):
+        ssnl.fit(jax.random.key(0), _task(CountingSimulator()), output_dir=output_dir, **settings)
+
+
+def test_resume_with_other_settings_rejected(tmp_path):
+    output_dir = tmp_path / "fit"
+    settings = {**SETTINGS, "rounds": 1}
+    ssnl.fit(jax.random.key(0), _task(CountingSimulator()), output_dir=output_dir, **settings)
+    with pytest.raises(ValueError, match="simulations_per_round: stored 200, requested 300"):
+        ssnl.fit(
+            jax.random.key(0),
+            _task(CountingSimulator()),
+            output_dir=output_dir,
+            resume=True,
+            **{**settings, "simulations_per_round": 300},
+        )
+
+
+def test_command_line_resume_adds_rounds(tmp_path, monkeypatch):
+    monkeypatch.setenv("SSNL_CACHE_DIR", str(tmp_path / "jax-cache"))
+    output_dir = tmp_path / "cli-fit"
+    arguments = ["fit", "--model", "gaussian_linear", "--rounds", "1"]
+    arguments += ["--simulations-per-round", "200", "--num-samples", "400", "--chains", "2"]
+    arguments += ["--output", str(output_dir), "--no-progress"]
+    assert main(arguments) == 0
+    first_theta, first_y = _saved_simulations(output_dir, 1)
+    assert json.loads((output_dir / "command.json").read_text())["model"] == "gaussian_linear"
+
+    assert main(["fit", "--resume", str(output_dir), "--rounds", "2", "--no-progress"]) == 0
+
+    rounds = pd.read_csv(output_dir / "rounds.csv")
+    assert list(rounds["round"]) == [1, 2]
+    assert list(rounds["total_simulations"]) == [200, 400]
+    theta, y = _saved_simulations(output_dir, 1)
+    np.testing.assert_array_equal(theta, first_theta)
+    np.testing.assert_array_equal(y, first_y)
+
+
+def test_command_line_refuses_used_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SSNL_CACHE_DIR", str(tmp_path / "jax-cache"))
+    output_dir = tmp_path / "used"
+    output_dir.mkdir()
+    (output_dir / "settings.json").write_text("{}")
+    status = main(["fit", "--model", "gaussian_linear", "--output", str(output_dir)])
+    assert status != 0
+    assert "already contains a fit" in capsys.readouterr().err
