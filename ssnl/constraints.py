@@ -24,13 +24,17 @@ _UNBOUNDED_TYPES = (
 def prior_support(prior: distrax.Distribution) -> tuple[np.ndarray, np.ndarray]:
     """Return per-coordinate bounds `(low, high)` of a prior's support, `inf` where unbounded.
 
-    Recognised priors: `distrax.Independent` over `Uniform`, `Normal`, `Logistic` or `Laplace`,
-    and the multivariate normal distributions of distrax.
+    Recognised priors: `ssnl.priors.IndependentPrior`, `distrax.Independent` over `Uniform`,
+    `Normal`, `Logistic` or `Laplace`, and the multivariate normal distributions of distrax.
 
     Raises:
         NotImplementedError: For a prior whose support ssnl cannot read off.
     """
+    from ssnl.priors import IndependentPrior
+
     (theta_dim,) = prior.event_shape
+    if isinstance(prior, IndependentPrior):
+        return prior.support()
     base = prior.distribution if isinstance(prior, distrax.Independent) else prior
 
     if isinstance(base, distrax.Uniform):
@@ -44,8 +48,9 @@ def prior_support(prior: distrax.Distribution) -> tuple[np.ndarray, np.ndarray]:
     raise NotImplementedError(
         f"ssnl cannot determine the support of a {type(prior).__name__} prior over "
         f"{type(base).__name__}, which it needs to sample the posterior without leaving the "
-        "support. Use distrax.Independent(distrax.Uniform(low, high), 1) for a box prior or a "
-        "(multivariate) normal prior."
+        "support. Use ssnl.priors.box_uniform(low, high) for a box prior, "
+        "ssnl.priors.IndependentPrior([...]) for independent components of known families, or "
+        "a (multivariate) normal prior."
     )
 
 
