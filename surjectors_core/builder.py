@@ -12,9 +12,15 @@ from surjectors_core._validation import (
     validate_non_negative_integer,
     validate_positive_integer,
 )
-from surjectors_core.bijections import MaskedAutoregressive, reverse_permutation
+from surjectors_core.bijections import MaskedAutoregressive, MaskedCoupling, reverse_permutation
 from surjectors_core.chain import Chain, Layer, TransformedDistribution
-from surjectors_core.surjections import MaskedAutoregressiveFunnel
+from surjectors_core.surjections import (
+    LULinearFunnel,
+    MaskedAutoregressiveFunnel,
+    MaskedCouplingFunnel,
+    Slice,
+)
+from surjectors_core.transforms import AffineTransform, RationalQuadraticSpline
 
 __all__ = ["make_flow", "validate_latent_widths"]
 
@@ -70,22 +76,52 @@ def validate_latent_widths(data_dim: int, latent_widths: Sequence[int]) -> tuple
     return tuple(int(width) for width in widths)
 
 
+_TRANSFORMS = ("affine", "spline")
+_FAMILIES = ("autoregressive", "coupling")
+_FUNNELS = ("autoregressive", "coupling", "linear", "slice")
+
+
+def _validate_choice(value, choices: tuple[str, ...], argument: str) -> str:
+    if value not in choices:
+        raise ValueError(f"{argument} must be one of {list(choices)}, got {value!r}.")
+    return value
+
+
 def _stage_bijections(
-    stage: int, width: int, num_layers: int, hidden_sizes: tuple, min_scale: float
+    stage: int, width: int, num_layers: int, family: str, make_transform, network: dict
 ) -> list[Layer]:
-    """Create `num_layers` MaskedAutoregressive layers with reversals between them."""
+    """Create `num_layers` autoregressive or coupling layers with reversals between them."""
     layers: list[Layer] = []
     for index in range(num_layers):
         if index > 0:
             layers.append(reverse_permutation(width, name=f"stage_{stage}_reverse_{index}"))
-        layers.append(
-            MaskedAutoregressive(
-                hidden_sizes=hidden_sizes,
-                min_scale=min_scale,
-                name=f"stage_{stage}_maf_{index}",
+        if family == "autoregressive":
+            layer = MaskedAutoregressive(
+                transform=make_transform(), name=f"stage_{stage}_maf_{index}", **network
             )
-        )
+        else:
+            # The first half conditions the second, and the reversal swaps the roles.
+            mask = np.arange(width) < width // 2
+            layer = MaskedCoupling(
+                mask, transform=make_transform(), name=f"stage_{stage}_coupling_{index}", **network
+            )
+        layers.append(layer)
     return layers
+
+
+def _make_funnel(kind: str, width: int, num_kept: int, name: str, make_transform, network: dict):
+    """Create the funnel of type `kind` from `width` to `num_kept` coordinates."""
+    if kind == "autoregressive":
+        return MaskedAutoregressiveFunnel(
+            num_kept, data_dim=width, transform=make_transform(), name=name, **network
+        )
+    if kind == "coupling":
+        return MaskedCouplingFunnel(
+            num_kept, data_dim=width, transform=make_transform(), name=name, **network
+        )
+    if kind == "linear":
+        return LULinearFunnel(num_kept, data_dim=width, name=name, **network)
+    return Slice(num_kept, data_dim=width, name=name, **network)
 
 
 def make_flow(
@@ -96,12 +132,17 @@ def make_flow(
     num_layers_per_stage: int = 2,
     hidden_sizes: Sequence[int] = (50, 50),
     min_scale: float = 1e-3,
+    transform: str = "affine",
+    family: str = "autoregressive",
+    funnel: str | None = None,
+    num_bins: int = 8,
+    bound: float = 4.0,
 ) -> Callable[[], TransformedDistribution]:
     """Return a function that builds a conditional flow inside `hk.transform`.
 
     Every width, starting at `data_dim`, gets a stage of `num_layers_per_stage`
-    MaskedAutoregressive layers with a reversing Permutation between consecutive ones. A
-    MaskedAutoregressiveFunnel with a GaussianDecoder then reduces the data to the next width.
+    MaskedAutoregressive (or MaskedCoupling) layers with a reversing Permutation between
+    consecutive ones. A funnel with a GaussianDecoder then reduces the data to the next width.
     The last width gets a stage of its own but no funnel. For data_dim 100 and latent_widths
     `[50, 25]` the data-to-latent order is MAF, MAF, funnel(100 -> 50), MAF, MAF,
     funnel(50 -> 25), MAF, MAF, with reversals between the MAF pairs. Empty `latent_widths`
@@ -118,9 +159,20 @@ def make_flow(
         context_dim: Dimension of the context, 0 for an unconditional flow.
         latent_widths: Strictly decreasing widths below `data_dim`, as checked by
             `validate_latent_widths`.
-        num_layers_per_stage: Number of MaskedAutoregressive layers per stage.
-        hidden_sizes: Hidden layer widths of every MADE and decoder.
+        num_layers_per_stage: Number of autoregressive or coupling layers per stage.
+        hidden_sizes: Hidden layer widths of every conditioner and decoder.
         min_scale: Lower bound of every scale, in (0, 1).
+        transform: Elementwise transform of the bijections and of the autoregressive and
+            coupling funnels, "affine" (AffineTransform) or "spline" (RationalQuadraticSpline).
+        family: "autoregressive" for MaskedAutoregressive layers, "coupling" for
+            MaskedCoupling layers whose first half of the coordinates conditions the second.
+            Coupling needs every width, data_dim included, to be at least 2.
+        funnel: "autoregressive" (MaskedAutoregressiveFunnel), "coupling"
+            (MaskedCouplingFunnel), "linear" (LULinearFunnel) or "slice" (Slice). None means
+            the funnel of `family`.
+        num_bins: Number of spline bins, used when `transform` is "spline".
+        bound: Half-width of the spline interval `[-bound, bound]`, used when `transform` is
+            "spline".
 
     Returns:
         A zero-argument function that creates the `TransformedDistribution`. It must be called
@@ -134,22 +186,46 @@ def make_flow(
     num_layers_per_stage = validate_positive_integer(num_layers_per_stage, "num_layers_per_stage")
     hidden_sizes = validate_hidden_sizes(hidden_sizes)
     min_scale = validate_min_scale(min_scale)
+    transform = _validate_choice(transform, _TRANSFORMS, "transform")
+    family = _validate_choice(family, _FAMILIES, "family")
+    funnel = family if funnel is None else _validate_choice(funnel, _FUNNELS, "funnel")
     stage_widths = (int(data_dim), *widths)
+    if family == "coupling" and min(stage_widths) < 2:
+        raise ValueError(
+            f"family='coupling' needs data_dim and every latent width to be at least 2, because "
+            f"a coupling layer conditions one part of the coordinates on another, got widths "
+            f"{list(stage_widths)}. Use family='autoregressive' or widths of at least 2."
+        )
+    if transform == "spline":
+        # Validate the spline arguments now, so errors appear before any module is built.
+        RationalQuadraticSpline(num_bins, bound)
+
+        def make_transform():
+            return RationalQuadraticSpline(num_bins, bound)
+    else:
+
+        def make_transform():
+            return AffineTransform(min_scale)
+
+    network = {"hidden_sizes": hidden_sizes, "min_scale": min_scale}
 
     def make() -> TransformedDistribution:
         layers: list[Layer] = []
         for stage, width in enumerate(stage_widths):
             layers.extend(
-                _stage_bijections(stage, width, num_layers_per_stage, hidden_sizes, min_scale)
+                _stage_bijections(
+                    stage, width, num_layers_per_stage, family, make_transform, network
+                )
             )
             if stage + 1 < len(stage_widths):
                 layers.append(
-                    MaskedAutoregressiveFunnel(
+                    _make_funnel(
+                        funnel,
+                        width,
                         stage_widths[stage + 1],
-                        data_dim=width,
-                        hidden_sizes=hidden_sizes,
-                        min_scale=min_scale,
-                        name=f"stage_{stage}_funnel",
+                        f"stage_{stage}_funnel",
+                        make_transform,
+                        network,
                     )
                 )
         flow = Chain(layers, name="flow")
