@@ -41,7 +41,10 @@ def load_task(spec: str):
         try:
             return models.get_task(spec)
         except ValueError as error:
-            raise ModelSpecError(str(error)) from None
+            hint = ""
+            if spec.endswith(".py"):
+                hint = f" To load a task from a file, name its factory: {spec}:make_task."
+            raise ModelSpecError(f"{error}{hint}") from None
 
     location, _, factory_name = spec.rpartition(":")
     if not location or not factory_name:
@@ -62,16 +65,24 @@ def load_task(spec: str):
                 f"importing {path} failed: {type(error).__name__}: {error}"
             ) from error
     else:
+        # Like `python -m`, look for the module in the working directory too.
+        if os.getcwd() not in sys.path and "" not in sys.path:
+            sys.path.append(os.getcwd())
         try:
             module = importlib.import_module(location)
         except ImportError as error:
-            raise ModelSpecError(f"cannot import module {location!r}: {error}") from error
+            raise ModelSpecError(
+                f"cannot import module {location!r}: {error}. Install the package that "
+                "contains it, or give the file path as path/to/file.py:factory."
+            ) from error
 
     factory = getattr(module, factory_name, None)
     if factory is None:
         raise ModelSpecError(f"{location} has no factory named {factory_name!r}")
     if not callable(factory):
-        raise ModelSpecError(f"{spec} is a {type(factory).__name__}, not a callable factory")
+        raise ModelSpecError(
+            f"{spec} is an object of type {type(factory).__name__}, not a callable factory"
+        )
     try:
         task = factory()
     except Exception as error:
@@ -124,7 +135,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--simulations-per-round",
         type=_positive_int,
         default=1000,
-        help="simulations added in each round",
+        help="simulations added in each round (at least 10, default 1000)",
     )
     fit.add_argument(
         "--num-samples",
@@ -201,9 +212,17 @@ def _run_fit(args) -> int:
     import ssnl
 
     output_dir = _resolve_arguments(args)
+    if args.num_samples % args.chains:
+        raise ValueError(
+            f"--num-samples {args.num_samples} is not a multiple of --chains {args.chains}; "
+            "every chain contributes the same number of draws. Use --num-samples "
+            f"{-(-args.num_samples // args.chains) * args.chains}, for example."
+        )
     task = load_task(args.model)
     sampler = ssnl.SamplerConfig(num_chains=args.chains)
     output_dir = output_dir or Path("ssnl-results") / f"{task.name}-seed{args.seed}"
+    if output_dir.exists() and not output_dir.is_dir():
+        raise FileExistsError(f"--output {output_dir} is a file, not a folder")
     if args.resume is None:
         if (output_dir / "settings.json").exists():
             raise FileExistsError(

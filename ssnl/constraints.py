@@ -46,8 +46,8 @@ def prior_support(prior: distrax.Distribution) -> tuple[np.ndarray, np.ndarray]:
         return -infinite, infinite.copy()
 
     raise NotImplementedError(
-        f"ssnl cannot determine the support of a {type(prior).__name__} prior over "
-        f"{type(base).__name__}, which it needs to sample the posterior without leaving the "
+        f"ssnl cannot determine the support of the prior ({type(prior).__name__} over "
+        f"{type(base).__name__}), which it needs to sample the posterior without leaving the "
         "support. Use ssnl.priors.box_uniform(low, high) for a box prior, "
         "ssnl.priors.IndependentPrior([...]) for independent components of known families, or "
         "a (multivariate) normal prior."

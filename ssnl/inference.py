@@ -96,7 +96,8 @@ class RoundRecord:
         num_simulations: Simulations added in this round.
         total_simulations: Size of the pool the estimator was trained on.
         train_loss: Training loss (mean negative log-likelihood of standardised data) at the
-            best epoch.
+            best epoch. The pool is standardised anew each round, so losses of different
+            rounds are not comparable.
         validation_loss: Best validation loss.
         epochs: Epochs trained.
         simulate_seconds: Wall time of the simulator calls.
@@ -174,6 +175,14 @@ class FitResult:
         return output_dir
 
 
+def _as_typed_key(key) -> jax.Array:
+    if isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return key
+    if isinstance(key, jax.Array) and key.dtype == jnp.uint32 and key.shape == (2,):
+        return jax.random.wrap_key_data(key)
+    raise TypeError(f"key must be a JAX PRNG key such as jax.random.key(0), got {key!r}.")
+
+
 def _check_fit_arguments(task, rounds, simulations_per_round, num_samples, sampler):
     if not isinstance(task, Task):
         raise TypeError(f"task must be an ssnl.Task, got {type(task).__name__}.")
@@ -246,7 +255,7 @@ def fit(
 
     Each round draws `simulations_per_round` parameters from the proposal (the prior in round 1,
     the previous round's posterior draws afterwards), simulates data, adds them to the pool,
-    standardises the pool with the statistics of its training split, trains the conditional
+    z-scores the pool with its own mean and standard deviation, trains the conditional
     flow q(y | theta) by maximum likelihood, and samples `q(y_o | theta) p(theta)` with NUTS.
 
     Args:
@@ -273,6 +282,7 @@ def fit(
     Returns:
         The posterior as ArviZ data, per-round records, the simulations and the estimator.
     """
+    key = _as_typed_key(key)
     _check_fit_arguments(task, rounds, simulations_per_round, num_samples, sampler)
     latent_widths = flow.resolve_widths(task.data_dim)
     unconstraining_map = make_unconstraining_map(task.prior)

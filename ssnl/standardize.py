@@ -1,4 +1,4 @@
-"""Z-scoring of parameters and data with statistics of the training split."""
+"""Z-scoring of parameters and data with the mean and standard deviation of the pool."""
 
 from __future__ import annotations
 

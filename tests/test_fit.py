@@ -42,3 +42,9 @@ def test_fit_rejects_bad_arguments():
         ssnl.fit(key, task, num_samples=1005)
     with pytest.raises(ValueError, match="strictly decrease"):
         ssnl.fit(key, task, flow=ssnl.FlowConfig(latent_widths=[8, 9]))
+
+
+def test_fit_rejects_integer_key():
+    task = models.get_task("gaussian_linear")
+    with pytest.raises(TypeError, match=r"jax.random.key\(0\)"):
+        ssnl.fit(0, task)
