@@ -144,6 +144,12 @@ def _build_parser() -> argparse.ArgumentParser:
         help="posterior draws in total over all chains (a multiple of --chains)",
     )
     fit.add_argument("--chains", type=_positive_int, default=10, help="number of MCMC chains")
+    fit.add_argument(
+        "--sampler",
+        choices=["nuts", "mala", "rwm", "slice"],
+        default="nuts",
+        help="MCMC algorithm: NUTS, MALA, random-walk Metropolis or slice sampling (default nuts)",
+    )
     fit.add_argument("--seed", type=int, default=0, help="seed of the PRNG key")
     fit.add_argument(
         "--output",
@@ -176,6 +182,7 @@ _STORED_ARGUMENTS = (
     "simulations_per_round",
     "num_samples",
     "chains",
+    "sampler",
     "seed",
     "exclude_invalid",
 )
@@ -219,7 +226,7 @@ def _run_fit(args) -> int:
             f"{-(-args.num_samples // args.chains) * args.chains}, for example."
         )
     task = load_task(args.model)
-    sampler = ssnl.SamplerConfig(num_chains=args.chains)
+    sampler = ssnl.SamplerConfig(algorithm=args.sampler, num_chains=args.chains)
     output_dir = output_dir or Path("ssnl-results") / f"{task.name}-seed{args.seed}"
     if output_dir.exists() and not output_dir.is_dir():
         raise FileExistsError(f"--output {output_dir} is a file, not a folder")

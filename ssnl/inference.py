@@ -256,7 +256,7 @@ def fit(
     Each round draws `simulations_per_round` parameters from the proposal (the prior in round 1,
     the previous round's posterior draws afterwards), simulates data, adds them to the pool,
     z-scores the pool with its own mean and standard deviation, trains the conditional
-    flow q(y | theta) by maximum likelihood, and samples `q(y_o | theta) p(theta)` with NUTS.
+    flow q(y | theta) by maximum likelihood, and samples `q(y_o | theta) p(theta)` by MCMC.
 
     Args:
         key: PRNG key; the same key gives the same result on the same machine.
@@ -267,7 +267,7 @@ def fit(
             `sampler.num_chains`. Default 10,000.
         flow: Density estimator architecture.
         training: Optimiser and early-stopping settings.
-        sampler: NUTS settings.
+        sampler: MCMC algorithm (NUTS by default) and its settings.
         exclude_invalid: Drop simulations containing NaN or Inf with a warning and count them
             in the round records, instead of raising an error. Default False, because dropping
             them biases the learned likelihood.

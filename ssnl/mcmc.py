@@ -1,4 +1,4 @@
-"""Posterior sampling with BlackJAX NUTS in an unconstrained parameter space."""
+"""Posterior sampling with BlackJAX MCMC in an unconstrained parameter space."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import dataclasses
 import logging
 import math
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import blackjax
 import jax
@@ -16,23 +16,43 @@ from tqdm.auto import tqdm
 
 from ssnl.constraints import UnconstrainingMap
 
-__all__ = ["SamplerConfig", "MCMCResult", "sample_posterior", "initial_positions"]
+__all__ = ["ALGORITHMS", "SamplerConfig", "MCMCResult", "sample_posterior", "initial_positions"]
 
 logger = logging.getLogger(__name__)
 
 LogDensityFn = Callable[[jax.Array], jax.Array]
 
+# BlackJAX algorithms that `SamplerConfig.algorithm` accepts, by command-line name.
+ALGORITHMS = {
+    "nuts": blackjax.nuts,
+    "mala": blackjax.mala,
+    "rwm": blackjax.normal_random_walk,
+    "slice": blackjax.slice_sampling,
+}
+
+# Acceptance rates that the step-size adaptation of MALA and random-walk Metropolis aims at:
+# the asymptotically optimal rates of Roberts and Rosenthal (2001), 0.574 and 0.234.
+_DEFAULT_TARGET_ACCEPTANCE = {"nuts": 0.8, "mala": 0.574, "rwm": 0.234}
+
+# Starting step size (MALA, random walk) or bracket width (slice) in the unconstrained space.
+_INITIAL_STEP_SIZE = {"mala": 0.1, "rwm": 0.5, "slice": 1.0}
+
 
 @dataclasses.dataclass(frozen=True)
 class SamplerConfig:
-    """Settings of the NUTS sampler.
+    """Settings of the MCMC sampler.
 
     Attributes:
+        algorithm: The BlackJAX algorithm: `blackjax.nuts` (default), `blackjax.mala`,
+            `blackjax.normal_random_walk` or `blackjax.slice_sampling`, or its name "nuts",
+            "mala", "rwm" or "slice". NUTS adapts its step size and a diagonal mass matrix by
+            window adaptation; MALA and the random walk adapt one step size per chain to
+            the target acceptance rate; slice sampling needs no tuning.
         num_chains: Number of chains run in parallel. Default 10.
-        num_warmup: Window-adaptation steps per chain (step size and diagonal mass matrix).
-            Default 300.
+        num_warmup: Adaptation steps per chain, discarded. Default 300.
         thinning: Keep every `thinning`-th draw. Default 1.
-        target_acceptance_rate: Target of the step-size adaptation. Default 0.8.
+        target_acceptance_rate: Target of the step-size adaptation. Default None: 0.8 for
+            NUTS, 0.574 for MALA, 0.234 for the random walk.
         max_num_doublings: Maximum tree depth of NUTS. Default 8.
         num_init_candidates: Prior draws scored by sampling-importance-resampling to pick the
             chains' starting points. Default 1000.
@@ -40,10 +60,11 @@ class SamplerConfig:
             progress bar can advance. Default 10.
     """
 
+    algorithm: Any = "nuts"
     num_chains: int = 10
     num_warmup: int = 300
     thinning: int = 1
-    target_acceptance_rate: float = 0.8
+    target_acceptance_rate: float | None = None
     max_num_doublings: int = 8
     num_init_candidates: int = 1000
     num_progress_updates: int = 10
@@ -60,11 +81,35 @@ class SamplerConfig:
                 "SamplerConfig.num_init_candidates must be a positive integer, got "
                 f"{self.num_init_candidates!r}."
             )
-        if not 0 < self.target_acceptance_rate < 1:
+        if self.target_acceptance_rate is not None and not 0 < self.target_acceptance_rate < 1:
             raise ValueError(
                 "SamplerConfig.target_acceptance_rate must lie in (0, 1), got "
                 f"{self.target_acceptance_rate}."
             )
+        _ = self.algorithm_name  # Raises for an unknown algorithm.
+
+    @property
+    def algorithm_name(self) -> str:
+        """The command-line name of `algorithm`."""
+        if isinstance(self.algorithm, str):
+            if self.algorithm in ALGORITHMS:
+                return self.algorithm
+        else:
+            for name, algorithm in ALGORITHMS.items():
+                if self.algorithm is algorithm:
+                    return name
+        raise ValueError(
+            f"SamplerConfig.algorithm must be one of blackjax.nuts, blackjax.mala, "
+            f"blackjax.normal_random_walk, blackjax.slice_sampling or their names "
+            f"{sorted(ALGORITHMS)}, got {self.algorithm!r}."
+        )
+
+    @property
+    def acceptance_target(self) -> float | None:
+        """The acceptance rate the warm-up aims at, None for slice sampling."""
+        if self.target_acceptance_rate is not None:
+            return self.target_acceptance_rate
+        return _DEFAULT_TARGET_ACCEPTANCE.get(self.algorithm_name)
 
 
 class MCMCResult(NamedTuple):
@@ -72,10 +117,13 @@ class MCMCResult(NamedTuple):
 
     Attributes:
         theta: Posterior draws, shape `(num_chains, num_draws, theta_dim)`.
-        diverging: Whether the NUTS trajectory diverged, shape `(num_chains, num_draws)`.
-        acceptance_rate: Mean Metropolis acceptance probability of the trajectory, shape
-            `(num_chains, num_draws)`.
-        step_size: Adapted step size per chain, shape `(num_chains,)`.
+        diverging: Whether the NUTS trajectory diverged, shape `(num_chains, num_draws)`;
+            always False for the other algorithms.
+        acceptance_rate: Metropolis acceptance probability of the step (for NUTS, the mean
+            over the trajectory), shape `(num_chains, num_draws)`; 1 for slice sampling,
+            which always moves.
+        step_size: Adapted step size (bracket width for slice sampling) per chain, shape
+            `(num_chains,)`.
     """
 
     theta: np.ndarray
@@ -124,11 +172,11 @@ def sample_posterior(
     config: SamplerConfig = SamplerConfig(),
     progress: bool = False,
 ) -> MCMCResult:
-    """Run NUTS chains on `log_density_fn` through `unconstraining_map`.
+    """Run MCMC chains on `log_density_fn` through `unconstraining_map`.
 
     The chains move in `u`, with `theta = unconstraining_map.forward(u)`, and target
     `log_density_fn(theta) + log|d theta / d u|`, so every draw lies inside the support. A NaN
-    log density counts as -inf, which NUTS rejects.
+    log density counts as -inf, which every algorithm rejects.
 
     Args:
         key: PRNG key.
@@ -156,35 +204,16 @@ def sample_posterior(
     warmup_key, draws_key = jax.random.split(key)
     init_u = unconstraining_map.inverse(jnp.asarray(init_theta))
 
-    warmup = blackjax.window_adaptation(
-        blackjax.nuts,
-        target,
-        target_acceptance_rate=config.target_acceptance_rate,
-        max_num_doublings=config.max_num_doublings,
-        adaptation_info_fn=blackjax.adaptation.base.get_filter_adapt_info_fn(),
-    )
-
-    @jax.jit
-    def run_warmup(keys, positions):
-        def one_chain(chain_key, position):
-            (state, parameters), _ = warmup.run(chain_key, position, num_steps=config.num_warmup)
-            return state, parameters
-
-        return jax.vmap(one_chain)(keys, positions)
-
+    name = config.algorithm_name
     with tqdm(total=1, desc="warmup", disable=not progress, leave=False) as bar:
-        states, adapted = run_warmup(jax.random.split(warmup_key, config.num_chains), init_u)
+        if name == "nuts":
+            states, parameters = _nuts_warmup(warmup_key, target, init_u, config)
+        else:
+            states, parameters = _step_size_warmup(warmup_key, target, init_u, config)
         bar.update(1)
-    parameters = {
-        "step_size": adapted["step_size"],
-        "inverse_mass_matrix": adapted["inverse_mass_matrix"],
-    }
 
     def one_step(state, step_key, chain_parameters):
-        kernel = blackjax.nuts(
-            target, max_num_doublings=config.max_num_doublings, **chain_parameters
-        )
-        return kernel.step(step_key, state)
+        return _make_kernel(name, target, chain_parameters, config).step(step_key, state)
 
     num_steps = num_draws * config.thinning
     num_blocks = max(1, min(config.num_progress_updates, num_draws))
@@ -195,7 +224,7 @@ def sample_posterior(
         def scan_step(states, step_key):
             keys = jax.random.split(step_key, config.num_chains)
             states, info = jax.vmap(one_step)(states, keys, parameters)
-            return states, (states.position, info.is_divergent, info.acceptance_rate)
+            return states, (states.position, *_step_statistics(name, info, config.num_chains))
 
         keys = jax.random.split(block_key, draws_per_block * config.thinning)
         states, (positions, diverging, acceptance) = jax.lax.scan(scan_step, states, keys)
@@ -221,3 +250,79 @@ def sample_posterior(
         acceptance_rate=acceptance.astype(np.float32),
         step_size=np.asarray(parameters["step_size"]),
     )
+
+
+def _make_kernel(name, target, parameters, config):
+    if name == "nuts":
+        return blackjax.nuts(target, max_num_doublings=config.max_num_doublings, **parameters)
+    if name == "mala":
+        return blackjax.mala(target, parameters["step_size"])
+    if name == "rwm":
+        return blackjax.normal_random_walk(target, parameters["step_size"])
+    return blackjax.slice_sampling(target, width=parameters["step_size"])
+
+
+def _step_statistics(name, info, num_chains):
+    if name == "nuts":
+        return info.is_divergent, info.acceptance_rate
+    not_diverging = jnp.zeros((num_chains,), bool)
+    if name == "slice":
+        return not_diverging, jnp.ones((num_chains,))
+    return not_diverging, info.acceptance_rate
+
+
+def _nuts_warmup(key, target, init_u, config):
+    warmup = blackjax.window_adaptation(
+        blackjax.nuts,
+        target,
+        target_acceptance_rate=config.acceptance_target,
+        max_num_doublings=config.max_num_doublings,
+        adaptation_info_fn=blackjax.adaptation.base.get_filter_adapt_info_fn(),
+    )
+
+    @jax.jit
+    def run(keys, positions):
+        def one_chain(chain_key, position):
+            (state, parameters), _ = warmup.run(chain_key, position, num_steps=config.num_warmup)
+            return state, parameters
+
+        return jax.vmap(one_chain)(keys, positions)
+
+    states, adapted = run(jax.random.split(key, config.num_chains), init_u)
+    parameters = {
+        "step_size": adapted["step_size"],
+        "inverse_mass_matrix": adapted["inverse_mass_matrix"],
+    }
+    return states, parameters
+
+
+def _step_size_warmup(key, target, init_u, config):
+    """Run the warm-up of MALA, random walk or slice sampling, one step size per chain.
+
+    MALA and the random walk adapt the log step size by Robbins-Monro stochastic
+    approximation, `log h += (acceptance - target) / (t + 1)^0.6`, which converges to the step
+    size with the target acceptance rate. Slice sampling keeps its initial bracket width,
+    because its doubling procedure adapts the bracket at every step.
+    """
+    name = config.algorithm_name
+    initial = jnp.log(_INITIAL_STEP_SIZE[name])
+    target_rate = config.acceptance_target
+
+    def one_chain(chain_key, position):
+        state = _make_kernel(name, target, {"step_size": 1.0}, config).init(position)
+
+        def warmup_step(carry, inputs):
+            state, log_step = carry
+            step_key, step_index = inputs
+            kernel = _make_kernel(name, target, {"step_size": jnp.exp(log_step)}, config)
+            state, info = kernel.step(step_key, state)
+            if target_rate is not None:
+                acceptance = jnp.nan_to_num(info.acceptance_rate, nan=0.0)
+                log_step = log_step + (acceptance - target_rate) / (step_index + 1.0) ** 0.6
+            return (state, log_step), None
+
+        inputs = (jax.random.split(chain_key, config.num_warmup), jnp.arange(config.num_warmup))
+        (state, log_step), _ = jax.lax.scan(warmup_step, (state, initial), inputs)
+        return state, {"step_size": jnp.exp(log_step)}
+
+    return jax.jit(jax.vmap(one_chain))(jax.random.split(key, config.num_chains), init_u)

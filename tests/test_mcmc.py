@@ -1,3 +1,4 @@
+import blackjax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -163,3 +164,33 @@ def test_narrow_likelihood_chains_converge():
     # The posterior is N(y_o, 0.01^2 I) up to truncation far away; ESS of about 1,000 bounds
     # the Monte Carlo error of each mean by 0.01 / sqrt(1000) ~ 3e-4, and 0.0015 is five.
     np.testing.assert_allclose(table["mean"], observation, atol=0.0015)
+
+
+@pytest.mark.parametrize(
+    "algorithm", ["mala", "rwm", "slice", blackjax.mala, blackjax.normal_random_walk]
+)
+def test_other_algorithms_match_quadrature(algorithm):
+    # Same truncated-normal posterior as above (mean 0.952, sd 0.034). These samplers mix more
+    # slowly than NUTS, so thinning by 5 keeps the draws nearly independent, and the tolerances
+    # are twice those of the NUTS test.
+    def log_density(theta):
+        return -0.5 * jnp.sum(((0.98 - theta) / 0.05) ** 2)
+
+    config = SamplerConfig(algorithm=algorithm, num_chains=4, num_warmup=500, thinning=5)
+    result = sample_posterior(
+        jax.random.key(3),
+        log_density,
+        UNIT_BOX,
+        jnp.full((4, 1), 0.5),
+        num_draws=2000,
+        config=config,
+    )
+    assert np.all((result.theta > 0.0) & (result.theta < 1.0))
+    assert abs(result.theta.mean() - 0.952) < 0.008
+    assert abs(result.theta.std() - 0.034) < 0.006
+    assert not result.diverging.any()
+
+
+def test_unknown_algorithm_rejected():
+    with pytest.raises(ValueError, match="'hmc'"):
+        SamplerConfig(algorithm="hmc")
