@@ -44,6 +44,11 @@ logger = logging.getLogger(__name__)
 # 1.01, so 1.05 flags only clear failures to mix.
 _MAX_RHAT_WARNING = 1.05
 
+# A total bulk ESS below this after the last round triggers the same warning: with fewer
+# effective draws, the Monte Carlo error of a posterior mean exceeds 1 / sqrt(400) = 5% of the
+# posterior sd.
+_MIN_ESS_WARNING = 400
+
 # An observation coordinate more than this many standard deviations from the mean of the
 # first round's simulations triggers a warning.
 _OBSERVATION_Z_WARNING = 5.0
@@ -488,15 +493,17 @@ def _start_or_resume(output_dir, settings, task, *, resume: bool) -> _FitState:
 
 def _finish(task: Task, state: _FitState, latent_widths) -> FitResult:
     last = state.records[-1]
-    if last.max_rhat > _MAX_RHAT_WARNING:
+    if last.max_rhat > _MAX_RHAT_WARNING or last.min_ess < _MIN_ESS_WARNING:
         logger.warning(
-            "the final chains did not mix: max R-hat %.3f exceeds %.2f (min bulk ESS %.0f). "
+            "the final chains did not mix: max R-hat %.3f (warning above %.2f), min bulk ESS "
+            "%.0f (warning below %d). "
             "Chains that stay in separate modes of a multimodal posterior cause this; the "
             "pooled draws are only as good as the spread of the starting points. Try more "
             "chains (SamplerConfig.num_chains) or more warm-up steps.",
             last.max_rhat,
             _MAX_RHAT_WARNING,
             last.min_ess,
+            _MIN_ESS_WARNING,
         )
 
     posterior = state.posterior

@@ -244,6 +244,14 @@ def sample_posterior(
         for i in range(3)
     )
     theta = np.asarray(unconstraining_map.forward(positions))
+    num_non_finite = int(np.sum(~np.all(np.isfinite(theta), axis=-1)))
+    if num_non_finite:
+        # The target is -inf wherever theta overflows, so this means the sampler itself failed.
+        raise FloatingPointError(
+            f"{num_non_finite} of {theta.shape[0] * theta.shape[1]} posterior draws contain NaN "
+            "or Inf. Check that the prior's log_prob is finite inside its support, or try "
+            "another SamplerConfig.algorithm."
+        )
     return MCMCResult(
         theta=theta,
         diverging=diverging.astype(bool),

@@ -168,3 +168,12 @@ def test_distant_observation_warns_with_dimensions():
 def test_nan_observation_rejected():
     with pytest.raises(ValueError, match=r"NaN or Inf at indices \[1\]"):
         ssnl.Task("bad", _normal(2), _additive_noise(0.1), [0.0, np.nan])
+
+
+def test_few_effective_draws_logged(caplog):
+    task = ssnl.Task("normal_2d", _normal(2), _additive_noise(0.1), [0.1, 0.2])
+    settings = {**FIT_SETTINGS, "rounds": 1, "num_samples": 40}
+    with caplog.at_level("WARNING", logger="ssnl.inference"):
+        result = ssnl.fit(jax.random.key(10), task, **settings)
+    assert result.rounds[0].min_ess < 400
+    assert "min bulk ESS" in caplog.text
