@@ -11,46 +11,47 @@ import numpy as np
 
 __all__ = ["UnconstrainingMap", "prior_support", "make_unconstraining_map"]
 
-_UNBOUNDED_TYPES = (
-    distrax.Normal,
-    distrax.MultivariateNormalDiag,
-    distrax.MultivariateNormalTri,
-    distrax.MultivariateNormalFullCovariance,
-    distrax.Logistic,
-    distrax.Laplace,
-)
+_MULTIVARIATE_NORMALS = {
+    "MultivariateNormalDiag",
+    "MultivariateNormalTri",
+    "MultivariateNormalFullCovariance",
+    "MultivariateNormalDiagPlusLowRank",
+    "MultivariateNormalLinearOperator",
+}
 
 
 def prior_support(prior: distrax.Distribution) -> tuple[np.ndarray, np.ndarray]:
     """Return per-coordinate bounds `(low, high)` of a prior's support, `inf` where unbounded.
 
-    Recognised priors: `ssnl.priors.IndependentPrior`, `distrax.Independent` over `Uniform`,
-    `Normal`, `Logistic` or `Laplace`, and the multivariate normal distributions of distrax.
+    Recognised priors: `ssnl.priors.IndependentPrior`; an `Independent` (distrax or TensorFlow
+    Probability) over uniform, normal, log-normal, gamma, half-Cauchy, beta and the other
+    families of `ssnl.priors.family_support`; and multivariate normals.
 
     Raises:
         NotImplementedError: For a prior whose support ssnl cannot read off.
     """
-    from ssnl.priors import IndependentPrior
+    from ssnl.priors import IndependentPrior, family_support
 
     (theta_dim,) = prior.event_shape
     if isinstance(prior, IndependentPrior):
         return prior.support()
-    base = prior.distribution if isinstance(prior, distrax.Independent) else prior
-
-    if isinstance(base, distrax.Uniform):
-        low = np.broadcast_to(np.asarray(base.low, dtype=np.float32), (theta_dim,))
-        high = np.broadcast_to(np.asarray(base.high, dtype=np.float32), (theta_dim,))
-        return low.copy(), high.copy()
-    if isinstance(base, _UNBOUNDED_TYPES):
+    names = {cls.__name__ for cls in type(prior).__mro__}
+    if names & _MULTIVARIATE_NORMALS:
         infinite = np.full((theta_dim,), np.inf, dtype=np.float32)
         return -infinite, infinite.copy()
 
-    raise NotImplementedError(
-        f"ssnl cannot determine the support of the prior ({type(prior).__name__} over "
-        f"{type(base).__name__}), which it needs to sample the posterior without leaving the "
-        "support. Use ssnl.priors.box_uniform(low, high) for a box prior, "
-        "ssnl.priors.IndependentPrior([...]) for independent components of known families, or "
-        "a (multivariate) normal prior."
+    base = prior.distribution if "Independent" in names else prior
+    try:
+        low, high = family_support(base)
+    except NotImplementedError as error:
+        raise NotImplementedError(
+            f"{error} ssnl needs the support to sample the posterior without leaving it. Use "
+            "ssnl.box_uniform(low, high) for a box prior or ssnl.IndependentPrior([...]) for "
+            "independent components of known families."
+        ) from None
+    return (
+        np.broadcast_to(low, (theta_dim,)).copy(),
+        np.broadcast_to(high, (theta_dim,)).copy(),
     )
 
 

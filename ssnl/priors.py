@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from tensorflow_probability.substrates import jax as tfp
 
-__all__ = ["IndependentPrior", "box_uniform", "scalar_support"]
+__all__ = ["IndependentPrior", "box_uniform", "family_support", "scalar_support"]
 
 tfd = tfp.distributions
 
@@ -52,27 +52,49 @@ def box_uniform(low, high) -> distrax.Independent:
     return distrax.Independent(distrax.Uniform(low=jnp.asarray(low), high=jnp.asarray(high)), 1)
 
 
+def _family_names(distribution) -> set[str]:
+    # distrax wraps TensorFlow Probability distributions in a subclass of the TFP class, so the
+    # family shows up in the method resolution order of both kinds.
+    return {cls.__name__ for cls in type(distribution).__mro__}
+
+
+def family_support(distribution) -> tuple[np.ndarray, np.ndarray]:
+    """Return the support `(low, high)` of a distrax or TFP distribution of scalars.
+
+    The bounds have the distribution's batch shape and are infinite where unbounded.
+
+    Raises:
+        NotImplementedError: For a family whose support is not known to ssnl.
+    """
+    names = _family_names(distribution)
+    batch_shape = tuple(distribution.batch_shape)
+    if "Uniform" in names:
+        low, high = np.asarray(distribution.low), np.asarray(distribution.high)
+    elif names & set(_REAL_LINE):
+        low, high = -np.inf, np.inf
+    elif names & set(_POSITIVE):
+        low, high = 0.0, np.inf
+    elif names & set(_UNIT_INTERVAL):
+        low, high = 0.0, 1.0
+    else:
+        raise NotImplementedError(
+            f"ssnl does not know the support of a {type(distribution).__name__} prior. Known "
+            f"families: Uniform, {', '.join(_REAL_LINE + _POSITIVE + _UNIT_INTERVAL)}, and "
+            "multivariate normals."
+        )
+    low = np.broadcast_to(np.asarray(low, np.float32), batch_shape).copy()
+    high = np.broadcast_to(np.asarray(high, np.float32), batch_shape).copy()
+    return low, high
+
+
 def scalar_support(distribution) -> tuple[float, float]:
     """Return the support `(low, high)` of a scalar distrax or TFP distribution.
 
     Raises:
         NotImplementedError: For a family whose support is not known to ssnl.
     """
-    if isinstance(distribution, distrax.Distribution) and hasattr(distribution, "_dist"):
-        distribution = distribution._dist  # A distrax wrapper around a TFP distribution.
-    name = type(distribution).__name__
-    if name == "Uniform":
-        return float(distribution.low), float(distribution.high)
-    if name in _REAL_LINE:
-        return -np.inf, np.inf
-    if name in _POSITIVE:
-        return 0.0, np.inf
-    if name in _UNIT_INTERVAL:
-        return 0.0, 1.0
-    raise NotImplementedError(
-        f"ssnl does not know the support of a {name} prior component. Known families: "
-        f"Uniform, {', '.join(_REAL_LINE + _POSITIVE + _UNIT_INTERVAL)}."
-    )
+    low, high = family_support(distribution)
+    return float(low), float(high)
 
 
 class IndependentPrior(distrax.Distribution):

@@ -9,6 +9,7 @@ from typing import Any
 import distrax
 import jax
 import numpy as np
+from tensorflow_probability.substrates import jax as tfp
 
 __all__ = ["Task"]
 
@@ -22,7 +23,8 @@ class Task:
 
     Attributes:
         name: Short identifier, used in file names and reports.
-        prior: A distrax distribution over parameter vectors with event shape `(theta_dim,)`.
+        prior: A distrax distribution over parameter vectors with event shape `(theta_dim,)`;
+            a TensorFlow Probability (JAX substrate) distribution is wrapped into one.
         simulator: `simulator(key, theta)` maps parameters of shape `(n, theta_dim)` to data of
             shape `(n, data_dim)`. It must be a function of the key and parameters only.
         observation: The observed data, shape `(data_dim,)`, or `(num_trials, data_dim)` for
@@ -42,6 +44,10 @@ class Task:
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"Task name must be a non-empty string, got {self.name!r}.")
+        if isinstance(self.prior, tfp.distributions.Distribution) and not isinstance(
+            self.prior, distrax.Distribution
+        ):
+            object.__setattr__(self, "prior", distrax.as_distribution(self.prior))
         if not isinstance(self.prior, distrax.Distribution):
             raise TypeError(
                 f"Task {self.name!r}: prior must be a distrax.Distribution, got "

@@ -3,8 +3,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from tensorflow_probability.substrates import jax as tfp
 
 import ssnl
+
+tfd = tfp.distributions
 
 
 def _box_prior():
@@ -27,9 +30,25 @@ def test_support_of_normal_prior():
 
 
 def test_unknown_prior_rejected():
-    prior = distrax.Independent(distrax.Gamma(jnp.ones(2), jnp.ones(2)), 1)
-    with pytest.raises(NotImplementedError, match="Gamma"):
+    prior = distrax.Independent(distrax.VonMises(jnp.zeros(2), jnp.ones(2)), 1)
+    with pytest.raises(NotImplementedError, match="VonMises"):
         ssnl.prior_support(prior)
+
+
+def test_support_of_independent_gamma():
+    prior = distrax.Independent(distrax.Gamma(jnp.ones(2), jnp.ones(2)), 1)
+    low, high = ssnl.prior_support(prior)
+    np.testing.assert_array_equal(low, [0.0, 0.0])
+    assert np.all(np.isposinf(high))
+
+
+def test_tensorflow_probability_prior_wrapped():
+    prior = tfd.Independent(tfd.Beta(jnp.full(3, 2.0), jnp.full(3, 3.0)), 1)
+    task = ssnl.Task("beta", prior, lambda key, theta: theta, [0.1, 0.2, 0.3])
+    low, high = ssnl.prior_support(task.prior)
+    np.testing.assert_array_equal(low, [0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(high, [1.0, 1.0, 1.0])
+    assert task.theta_dim == 3
 
 
 @pytest.mark.parametrize(

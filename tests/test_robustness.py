@@ -177,3 +177,28 @@ def test_few_effective_draws_logged(caplog):
         result = ssnl.fit(jax.random.key(10), task, **settings)
     assert result.rounds[0].min_ess < 400
     assert "min bulk ESS" in caplog.text
+
+
+def test_box_prior_one_chain_agrees_with_four():
+    # Three U(0, 1) parameters observed with N(0, 0.1^2) noise. The training is identical for
+    # both runs (one round, same key), so only the MCMC differs.
+    observation = jnp.array([0.2, 0.5, 0.95])
+    task = ssnl.Task("unit_cube", _box(0.0, 1.0, 3), _additive_noise(0.1), observation)
+    runs = {}
+    for num_chains in (1, 4):
+        settings = {
+            **FIT_SETTINGS,
+            "rounds": 1,
+            "simulations_per_round": 1000,
+            "num_samples": 4000,
+            "sampler": ssnl.SamplerConfig(num_chains=num_chains),
+        }
+        runs[num_chains] = ssnl.fit(jax.random.key(12), task, **settings).samples
+
+    for samples in runs.values():
+        assert np.all(samples >= 0.0)
+        assert np.all(samples <= 1.0)
+    # The posterior sds are about 0.1; 4,000 draws give a Monte Carlo error of the mean below
+    # 0.1 / sqrt(1000) = 0.003 per run even at an ESS of 1,000, so 0.02 is several of them.
+    np.testing.assert_allclose(runs[1].mean(axis=0), runs[4].mean(axis=0), atol=0.02)
+    np.testing.assert_allclose(runs[1].std(axis=0), runs[4].std(axis=0), rtol=0.1)
