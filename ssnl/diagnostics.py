@@ -6,6 +6,8 @@ install ArviZ 1.x, whose containers are xarray `DataTree`s. Both write netCDF wi
 
 from __future__ import annotations
 
+import warnings
+
 import arviz as az
 import numpy as np
 import pandas as pd
@@ -55,9 +57,14 @@ def to_arviz(theta, diverging, acceptance_rate, observation, *, step_size=None):
         coords["trial"] = np.arange(observation.shape[0])
         dims["y"] = ["trial", "y_dim"]
 
-    if _ARVIZ_MAJOR >= 1:
-        return az.from_dict(groups, coords=coords, dims=dims)
-    return az.from_dict(**groups, coords=coords, dims=dims)
+    with warnings.catch_warnings():
+        # ArviZ guesses that axes were swapped when there are more chains than draws; the axes
+        # here are (chain, draw) by construction, and many short chains are legitimate.
+        warnings.filterwarnings("ignore", message="More chains", category=UserWarning)
+        warnings.filterwarnings("ignore", message="Found chain dimension", category=UserWarning)
+        if _ARVIZ_MAJOR >= 1:
+            return az.from_dict(groups, coords=coords, dims=dims)
+        return az.from_dict(**groups, coords=coords, dims=dims)
 
 
 def rhat(draws: np.ndarray) -> float:

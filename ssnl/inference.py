@@ -94,7 +94,7 @@ class FlowConfig:
 
 @dataclasses.dataclass(frozen=True)
 class RoundRecord:
-    """What happened in one round.
+    """Statistics and timings of one round.
 
     Attributes:
         round: Round number, starting at 1.
@@ -167,7 +167,7 @@ class FitResult:
         return diagnostics.summarize(theta)
 
     def rounds_table(self) -> pd.DataFrame:
-        """The round records as a table, one row per round."""
+        """Return the round records as a table, one row per round."""
         return pd.DataFrame([dataclasses.asdict(record) for record in self.rounds])
 
     def save(self, output_dir: str | Path) -> Path:

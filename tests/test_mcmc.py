@@ -194,3 +194,11 @@ def test_other_algorithms_match_quadrature(algorithm):
 def test_unknown_algorithm_rejected():
     with pytest.raises(ValueError, match="'hmc'"):
         SamplerConfig(algorithm="hmc")
+
+
+def test_arviz_accepts_more_chains_than_draws():
+    from ssnl.diagnostics import to_arviz
+
+    theta = np.zeros((12, 3, 2))
+    data = to_arviz(theta, np.zeros((12, 3)), np.ones((12, 3)), np.zeros(4))
+    assert data["posterior"]["theta"].shape == (12, 3, 2)
