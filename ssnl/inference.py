@@ -374,6 +374,7 @@ def fit(
             state.y_standardizer.transform(state.y),
             config=training,
             init_params=state.params if training.warm_start else None,
+            capacity=rounds * simulations_per_round,
             progress=progress,
         )
         state.params = result.params

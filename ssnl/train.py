@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 from typing import Any, NamedTuple
@@ -78,38 +79,67 @@ class TrainingResult(NamedTuple):
     validation_losses: np.ndarray
 
 
-def _make_epoch_fn(log_prob: hk.Transformed, optimizer, batch_size: int):
+@functools.lru_cache(maxsize=8)
+def _compiled_steps(log_prob: hk.Transformed, config: TrainingConfig, batch_size: int):
+    """Build the jitted epoch and validation functions of one estimator and configuration.
+
+    The functions take arrays padded to a fixed capacity and the number of real rows as a
+    traced argument, so a pool that grows between rounds reuses the compiled programs. The
+    cache keeps them for the lifetime of `log_prob`, which `fit` creates once per fit.
+    """
+    optimizer = _make_optimizer(config)
+
     def batch_loss(params, y, theta, weight):
         log_density = log_prob.apply(params, y, theta)
         return -jnp.sum(weight * log_density) / jnp.maximum(jnp.sum(weight), 1.0)
 
-    def step(carry, batch):
-        params, opt_state = carry
-        y, theta, weight = batch
-        loss, grads = jax.value_and_grad(batch_loss)(params, y, theta, weight)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state), (loss, jnp.sum(weight))
+    @jax.jit
+    def run_epoch(params, opt_state, key, y, theta, num_points):
+        capacity = y.shape[0]
+        is_real = jnp.arange(capacity) < num_points
+
+        # Real rows first, in random order; the padding rows sort last and never enter a batch
+        # with nonzero weight. The loop runs over the real rows' batches only. Each row's
+        # score depends on its index alone, so the order does not depend on the capacity.
+        row_keys = jax.vmap(functools.partial(jax.random.fold_in, key))(jnp.arange(capacity))
+        row_scores = jax.vmap(jax.random.uniform)(row_keys)
+        scores = jnp.where(is_real, row_scores, 2.0)
+        order = jnp.argsort(scores)
+        order = jnp.concatenate([order, jnp.zeros((batch_size,), order.dtype)])
+        num_batches = (num_points + batch_size - 1) // batch_size
+
+        def step(index, carry):
+            params, opt_state, loss_sum = carry
+            start = index * batch_size
+            rows = jax.lax.dynamic_slice(order, (start,), (batch_size,))
+            weight = (start + jnp.arange(batch_size) < num_points).astype(y.dtype)
+            loss, grads = jax.value_and_grad(batch_loss)(params, y[rows], theta[rows], weight)
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            params = optax.apply_updates(params, updates)
+            return params, opt_state, loss_sum + loss * jnp.sum(weight)
+
+        params, opt_state, loss_sum = jax.lax.fori_loop(
+            0, num_batches, step, (params, opt_state, jnp.zeros((), y.dtype))
+        )
+        return params, opt_state, loss_sum / num_points
 
     @jax.jit
-    def run_epoch(params, opt_state, key, y, theta):
-        num_points = y.shape[0]
-        num_batches = math.ceil(num_points / batch_size)
-        num_padding = num_batches * batch_size - num_points
+    def validation_loss(params, y, theta, num_points):
+        weight = (jnp.arange(y.shape[0]) < num_points).astype(y.dtype)
+        return -jnp.sum(weight * log_prob.apply(params, y, theta)) / num_points
 
-        # The last minibatch is padded with zero-weight rows so every point is used once per
-        # epoch and every minibatch has the same shape.
-        order = jax.random.permutation(key, num_points)
-        order = jnp.concatenate([order, jnp.zeros((num_padding,), order.dtype)])
-        weight = jnp.concatenate([jnp.ones((num_points,)), jnp.zeros((num_padding,))])
-        batches = (
-            y[order].reshape(num_batches, batch_size, -1),
-            theta[order].reshape(num_batches, batch_size, -1),
-            weight.reshape(num_batches, batch_size),
-        )
-        (params, opt_state), (losses, counts) = jax.lax.scan(step, (params, opt_state), batches)
-        return params, opt_state, jnp.sum(losses * counts) / num_points
+    return run_epoch, validation_loss
 
-    return run_epoch
+
+def _make_optimizer(config: TrainingConfig):
+    return optax.chain(
+        optax.clip_by_global_norm(config.clip_norm), optax.adam(config.learning_rate)
+    )
+
+
+def _pad_rows(values: np.ndarray, num_rows: int) -> jax.Array:
+    padding = np.zeros((num_rows - values.shape[0], *values.shape[1:]), values.dtype)
+    return jnp.asarray(np.concatenate([values, padding]))
 
 
 def train(
@@ -120,6 +150,7 @@ def train(
     *,
     config: TrainingConfig = TrainingConfig(),
     init_params: Any = None,
+    capacity: int | None = None,
     progress: bool = False,
 ) -> TrainingResult:
     """Fit `log_prob(y, theta)` to pairs by maximum likelihood with early stopping.
@@ -133,6 +164,9 @@ def train(
         y: Standardised data, shape `(num_simulations, data_dim)`.
         config: Optimiser and stopping settings.
         init_params: Parameters to start from; a fresh initialisation when None.
+        capacity: Largest number of simulations this estimator will be trained on (for
+            example the final pool size of a sequential fit). The data are padded to it, so
+            every round with a pool up to `capacity` reuses one compiled training program.
         progress: Whether to show a progress bar over epochs.
 
     Returns:
@@ -149,19 +183,24 @@ def train(
 
     order = np.asarray(jax.random.permutation(split_key, num_points))
     validation_index, train_index = order[:num_validation], order[num_validation:]
-    theta_train, y_train = jnp.asarray(theta[train_index]), jnp.asarray(y[train_index])
-    theta_valid, y_valid = jnp.asarray(theta[validation_index]), jnp.asarray(y[validation_index])
+    theta, y = np.asarray(theta, np.float32), np.asarray(y, np.float32)
+    theta_train, y_train = theta[train_index], y[train_index]
+    theta_valid, y_valid = theta[validation_index], y[validation_index]
+
+    capacity = max(capacity or 0, num_points)
+    num_train = num_points - num_validation
+    train_capacity = capacity - max(1, int(round(config.validation_fraction * capacity)))
+    train_capacity = max(train_capacity, num_train)
+    validation_capacity = max(capacity - train_capacity, num_validation)
+    y_train, theta_train = (_pad_rows(v, train_capacity) for v in (y_train, theta_train))
+    y_valid, theta_valid = (_pad_rows(v, validation_capacity) for v in (y_valid, theta_valid))
 
     params = init_params
     if params is None:
         params = log_prob.init(init_key, y_train[:2], theta_train[:2])
-    optimizer = optax.chain(
-        optax.clip_by_global_norm(config.clip_norm), optax.adam(config.learning_rate)
-    )
-    opt_state = optimizer.init(params)
-    batch_size = min(config.batch_size, y_train.shape[0])
-    run_epoch = _make_epoch_fn(log_prob, optimizer, batch_size)
-    validation_loss_fn = jax.jit(lambda p: -jnp.mean(log_prob.apply(p, y_valid, theta_valid)))
+    opt_state = _make_optimizer(config).init(params)
+    batch_size = min(config.batch_size, train_capacity)
+    run_epoch, validation_loss_fn = _compiled_steps(log_prob, config, batch_size)
 
     best_params, best_validation, best_train = params, math.inf, math.inf
     train_losses, validation_losses = [], []
@@ -169,10 +208,15 @@ def train(
     bar = tqdm(total=config.max_epochs, desc="train", disable=not progress, leave=False)
     for epoch in range(config.max_epochs):
         params, opt_state, train_loss = run_epoch(
-            params, opt_state, jax.random.fold_in(epoch_key, epoch), y_train, theta_train
+            params,
+            opt_state,
+            jax.random.fold_in(epoch_key, epoch),
+            y_train,
+            theta_train,
+            num_train,
         )
         train_loss = float(train_loss)
-        validation_loss = float(validation_loss_fn(params))
+        validation_loss = float(validation_loss_fn(params, y_valid, theta_valid, num_validation))
         train_losses.append(train_loss)
         validation_losses.append(validation_loss)
         bar.update(1)
