@@ -79,7 +79,7 @@ def check_settings(output_dir: Path, settings: dict[str, Any], *, ignore=("round
     extended.
 
     Raises:
-        FileNotFoundError: If `output_dir` holds no `settings.json`.
+        FileNotFoundError: If `output_dir` contains no `settings.json`.
         ValueError: Naming each setting whose stored and requested values differ.
     """
     path = output_dir / "settings.json"

@@ -313,6 +313,7 @@ def fit(
         num_layers_per_stage=flow.num_layers_per_stage,
     )
     log_prob = hk.without_apply_rng(hk.transform(lambda y, theta: make_flow().log_prob(y, theta)))
+    posterior_target = _PosteriorTarget(task, log_prob)
     logger.info(
         "fitting %s: rounds %d to %d of %d simulations, latent widths %s",
         task.name,
@@ -385,7 +386,7 @@ def fit(
         state.posterior = _sample(
             mcmc_key,
             task,
-            log_prob,
+            posterior_target,
             state.params,
             state.theta_standardizer,
             state.y_standardizer,
@@ -527,10 +528,50 @@ def _finish(task: Task, state: _FitState, latent_widths) -> FitResult:
     )
 
 
+class _PosteriorTarget:
+    """Log-likelihood and log posterior of one task's observation under a trained estimator.
+
+    One instance serves all rounds of a fit: the round's estimator parameters and z-scoring
+    statistics come in as arguments, so MCMC compiles its programs once.
+    """
+
+    def __init__(self, task: Task, log_prob: hk.Transformed):
+        self._task = task
+        self._log_prob = log_prob
+
+    def arguments(self, params, theta_standardizer, y_standardizer) -> tuple:
+        """Return the arrays that `log_likelihood` and `log_posterior` take after theta."""
+        y_observed = jnp.asarray(y_standardizer.transform(self._task.trials))
+        # The estimator models standardised data, so the density of each raw trial carries
+        # the Jacobian of the z-scoring.
+        log_jacobian = -self._task.num_trials * y_standardizer.log_scale_sum
+        return (
+            params,
+            jnp.asarray(theta_standardizer.mean),
+            jnp.asarray(theta_standardizer.scale),
+            y_observed,
+            log_jacobian,
+        )
+
+    def log_likelihood(self, theta, params, theta_mean, theta_scale, y_observed, log_jacobian):
+        """Return the estimated log q(y_o | theta) of the raw observation, summed over trials."""
+        task = self._task
+        theta_standardized = jnp.broadcast_to(
+            (theta - theta_mean) / theta_scale, (task.num_trials, task.theta_dim)
+        )
+        # Trials are independent given theta, so their log-likelihoods add up.
+        log_density = self._log_prob.apply(params, y_observed, theta_standardized)
+        return jnp.sum(log_density) + log_jacobian
+
+    def log_posterior(self, theta, *arguments):
+        """Return the unnormalised log posterior `log q(y_o | theta) + log p(theta)`."""
+        return self.log_likelihood(theta, *arguments) + self._task.prior.log_prob(theta)
+
+
 def _sample(
     key,
     task,
-    log_prob,
+    target: _PosteriorTarget,
     params,
     theta_standardizer,
     y_standardizer,
@@ -541,32 +582,23 @@ def _sample(
     sampler,
     progress,
 ) -> MCMCResult:
-    y_observed = jnp.asarray(y_standardizer.transform(task.trials))
-    # The estimator models standardised data, so the density of each raw trial carries the
-    # Jacobian of the z-scoring.
-    log_jacobian = -task.num_trials * y_standardizer.log_scale_sum
-
-    def log_likelihood(theta):
-        theta_standardized = jnp.broadcast_to(
-            theta_standardizer.transform(theta), (task.num_trials, task.theta_dim)
-        )
-        # Trials are independent given theta, so their log-likelihoods add up.
-        return jnp.sum(log_prob.apply(params, y_observed, theta_standardized)) + log_jacobian
-
-    def log_posterior(theta):
-        return log_likelihood(theta) + task.prior.log_prob(theta)
-
+    arguments = target.arguments(params, theta_standardizer, y_standardizer)
     candidate_key, resample_key = jax.random.split(init_key)
     candidates = task.prior.sample(seed=candidate_key, sample_shape=(sampler.num_init_candidates,))
     init_theta = initial_positions(
-        resample_key, jnp.asarray(candidates), log_likelihood, sampler.num_chains
+        resample_key,
+        jnp.asarray(candidates),
+        target.log_likelihood,
+        sampler.num_chains,
+        log_weight_args=arguments,
     )
     return sample_posterior(
         key,
-        log_posterior,
+        target.log_posterior,
         unconstraining_map,
         init_theta,
         num_draws=num_draws_per_chain,
         config=sampler,
+        log_density_args=arguments,
         progress=progress,
     )

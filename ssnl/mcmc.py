@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 from collections.abc import Callable
@@ -56,8 +57,9 @@ class SamplerConfig:
         max_num_doublings: Maximum tree depth of NUTS. Default 8.
         num_init_candidates: Prior draws scored by sampling-importance-resampling to pick the
             chains' starting points. Default 1000.
-        num_progress_updates: Number of compiled blocks the draws are split into, so the
-            progress bar can advance. Default 10.
+        draws_per_block: Draws per chain in one compiled block. The progress bar advances
+            after each block, and calls with any number of draws reuse the block's compiled
+            program. Default 10.
     """
 
     algorithm: Any = "nuts"
@@ -67,10 +69,16 @@ class SamplerConfig:
     target_acceptance_rate: float | None = None
     max_num_doublings: int = 8
     num_init_candidates: int = 1000
-    num_progress_updates: int = 10
+    draws_per_block: int = 10
 
     def __post_init__(self):
-        for name in ("num_chains", "num_warmup", "thinning", "max_num_doublings"):
+        for name in (
+            "num_chains",
+            "num_warmup",
+            "thinning",
+            "max_num_doublings",
+            "draws_per_block",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(
@@ -137,21 +145,24 @@ def initial_positions(
     candidates: jax.Array,
     log_weight_fn: LogDensityFn,
     num_chains: int,
+    log_weight_args: tuple = (),
 ) -> jax.Array:
     """Pick chain starting points by sampling-importance-resampling.
 
     Args:
         key: PRNG key.
         candidates: Draws from a proposal, shape `(num_candidates, theta_dim)`.
-        log_weight_fn: Importance log-weight of one candidate (the log-likelihood when the
-            candidates come from the prior).
+        log_weight_fn: `log_weight_fn(theta, *log_weight_args)`, the importance log-weight of
+            one candidate (the log-likelihood when the candidates come from the prior).
         num_chains: Number of starting points.
+        log_weight_args: Arrays passed to `log_weight_fn`. Passing data here rather than
+            closing over it lets later calls with new values reuse the compiled program.
 
     Returns:
         Starting points of shape `(num_chains, theta_dim)`, drawn with replacement with
         probability proportional to the weights.
     """
-    log_weights = jax.lax.map(log_weight_fn, candidates, batch_size=256)
+    log_weights = _compiled_weights(log_weight_fn)(candidates, log_weight_args)
     log_weights = jnp.where(jnp.isnan(log_weights), -jnp.inf, log_weights)
     if not bool(jnp.any(jnp.isfinite(log_weights))):
         raise FloatingPointError(
@@ -170,6 +181,7 @@ def sample_posterior(
     *,
     num_draws: int,
     config: SamplerConfig = SamplerConfig(),
+    log_density_args: tuple = (),
     progress: bool = False,
 ) -> MCMCResult:
     """Run MCMC chains on `log_density_fn` through `unconstraining_map`.
@@ -180,11 +192,15 @@ def sample_posterior(
 
     Args:
         key: PRNG key.
-        log_density_fn: Unnormalised log posterior of one parameter vector `(theta_dim,)`.
+        log_density_fn: `log_density_fn(theta, *log_density_args)`, the unnormalised log
+            posterior of one parameter vector `(theta_dim,)`.
         unconstraining_map: Map from the real line to the prior's support.
         init_theta: Starting points, shape `(num_chains, theta_dim)`, inside the support.
         num_draws: Draws kept per chain after thinning.
         config: Sampler settings; `config.num_chains` must match `init_theta`.
+        log_density_args: Arrays passed to `log_density_fn`, such as network parameters.
+            Compiled programs are cached per `log_density_fn`, so a later call with new
+            argument values of the same shapes does not compile again.
         progress: Whether to show a progress bar.
 
     Returns:
@@ -196,45 +212,27 @@ def sample_posterior(
             f"({config.num_chains})."
         )
 
-    def target(u):
-        log_density = log_density_fn(unconstraining_map.forward(u))
-        log_density = log_density + unconstraining_map.log_det_jacobian(u)
-        return jnp.where(jnp.isnan(log_density), -jnp.inf, log_density)
-
     warmup_key, draws_key = jax.random.split(key)
     init_u = unconstraining_map.inverse(jnp.asarray(init_theta))
-
-    name = config.algorithm_name
-    with tqdm(total=1, desc="warmup", disable=not progress, leave=False) as bar:
-        if name == "nuts":
-            states, parameters = _nuts_warmup(warmup_key, target, init_u, config)
-        else:
-            states, parameters = _step_size_warmup(warmup_key, target, init_u, config)
-        bar.update(1)
-
-    def one_step(state, step_key, chain_parameters):
-        return _make_kernel(name, target, chain_parameters, config).step(step_key, state)
-
     num_steps = num_draws * config.thinning
-    num_blocks = max(1, min(config.num_progress_updates, num_draws))
-    draws_per_block = math.ceil(num_draws / num_blocks)
+    draws_per_block = min(config.draws_per_block, num_draws)
+    num_blocks = math.ceil(num_draws / draws_per_block)
+    bounds = (tuple(unconstraining_map.low.tolist()), tuple(unconstraining_map.high.tolist()))
+    # BlackJAX algorithm objects are not hashable, so the cache key uses the algorithm's name.
+    named_config = dataclasses.replace(config, algorithm=config.algorithm_name)
+    run_warmup, run_block = _compiled_programs(
+        log_density_fn, bounds, named_config, draws_per_block
+    )
 
-    @jax.jit
-    def run_block(block_key, states):
-        def scan_step(states, step_key):
-            keys = jax.random.split(step_key, config.num_chains)
-            states, info = jax.vmap(one_step)(states, keys, parameters)
-            return states, (states.position, *_step_statistics(name, info, config.num_chains))
-
-        keys = jax.random.split(block_key, draws_per_block * config.thinning)
-        states, (positions, diverging, acceptance) = jax.lax.scan(scan_step, states, keys)
-        keep = slice(config.thinning - 1, None, config.thinning)
-        return states, (positions[keep], diverging[keep], acceptance[keep])
+    with tqdm(total=1, desc="warmup", disable=not progress, leave=False) as bar:
+        states, parameters = run_warmup(warmup_key, init_u, log_density_args)
+        bar.update(1)
 
     blocks = []
     with tqdm(total=num_steps, desc="sample", disable=not progress, leave=False) as bar:
         for block in range(num_blocks):
-            states, outputs = run_block(jax.random.fold_in(draws_key, block), states)
+            block_key = jax.random.fold_in(draws_key, block)
+            states, outputs = run_block(block_key, states, parameters, log_density_args)
             blocks.append(jax.device_get(outputs))
             bar.update(draws_per_block * config.thinning)
 
@@ -258,6 +256,58 @@ def sample_posterior(
         acceptance_rate=acceptance.astype(np.float32),
         step_size=np.asarray(parameters["step_size"]),
     )
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled_weights(log_weight_fn):
+    @jax.jit
+    def log_weights(candidates, args):
+        return jax.lax.map(lambda theta: log_weight_fn(theta, *args), candidates, batch_size=256)
+
+    return log_weights
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled_programs(log_density_fn, bounds, config: SamplerConfig, draws_per_block: int):
+    """Build the jitted warm-up and draw programs for one target and configuration.
+
+    The target's data come in as arguments, so the programs serve every round of a fit.
+    """
+    mapping = UnconstrainingMap(*(np.asarray(bound, np.float32) for bound in bounds))
+    name = config.algorithm_name
+
+    def make_target(args):
+        def target(u):
+            log_density = log_density_fn(mapping.forward(u), *args)
+            log_density = log_density + mapping.log_det_jacobian(u)
+            return jnp.where(jnp.isnan(log_density), -jnp.inf, log_density)
+
+        return target
+
+    @jax.jit
+    def run_warmup(key, init_u, args):
+        if name == "nuts":
+            return _nuts_warmup(key, make_target(args), init_u, config)
+        return _step_size_warmup(key, make_target(args), init_u, config)
+
+    @jax.jit
+    def run_block(block_key, states, parameters, args):
+        target = make_target(args)
+
+        def one_step(state, step_key, chain_parameters):
+            return _make_kernel(name, target, chain_parameters, config).step(step_key, state)
+
+        def scan_step(states, step_key):
+            keys = jax.random.split(step_key, config.num_chains)
+            states, info = jax.vmap(one_step)(states, keys, parameters)
+            return states, (states.position, *_step_statistics(name, info, config.num_chains))
+
+        keys = jax.random.split(block_key, draws_per_block * config.thinning)
+        states, (positions, diverging, acceptance) = jax.lax.scan(scan_step, states, keys)
+        keep = slice(config.thinning - 1, None, config.thinning)
+        return states, (positions[keep], diverging[keep], acceptance[keep])
+
+    return run_warmup, run_block
 
 
 def _make_kernel(name, target, parameters, config):
