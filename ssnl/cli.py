@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 
 __all__ = ["main", "load_task", "ModelSpecError"]
@@ -268,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = _build_parser()
     args = parser.parse_args(argv)
+    # ArviZ 0.23 prints a notice about its 1.x refactor on the first import each day; it is not
+    # about this run, so the command line keeps it out of its output.
+    warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing", category=FutureWarning)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     _enable_compilation_cache()
 

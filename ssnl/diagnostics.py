@@ -6,15 +6,23 @@ install ArviZ 1.x, whose containers are xarray `DataTree`s. Both write netCDF wi
 
 from __future__ import annotations
 
+import importlib
+import importlib.metadata
 import warnings
 
-import arviz as az
 import numpy as np
 import pandas as pd
 
 __all__ = ["to_arviz", "summarize", "rhat", "ess", "hdi"]
 
-_ARVIZ_MAJOR = int(az.__version__.split(".")[0])
+_ARVIZ_MAJOR = int(importlib.metadata.version("arviz").split(".")[0])
+
+
+def _arviz():
+    # Imported on first use, so that the command line can filter ArviZ 0.23's daily
+    # FutureWarning about its refactor before the import prints it.
+    return importlib.import_module("arviz")
+
 
 # Probability mass of the highest-density interval in summaries, ArviZ's long-time default.
 HDI_PROB = 0.94
@@ -58,27 +66,27 @@ def to_arviz(theta, diverging, acceptance_rate, observation, *, step_size=None):
         dims["y"] = ["trial", "y_dim"]
 
     with warnings.catch_warnings():
-        # ArviZ guesses that axes were swapped when there are more chains than draws; the axes
-        # here are (chain, draw) by construction, and many short chains are legitimate.
+        # ArviZ warns of swapped axes when there are more chains than draws. The axes here are
+        # (chain, draw) by construction, and many short chains are legitimate.
         warnings.filterwarnings("ignore", message="More chains", category=UserWarning)
         warnings.filterwarnings("ignore", message="Found chain dimension", category=UserWarning)
         if _ARVIZ_MAJOR >= 1:
-            return az.from_dict(groups, coords=coords, dims=dims)
-        return az.from_dict(**groups, coords=coords, dims=dims)
+            return _arviz().from_dict(groups, coords=coords, dims=dims)
+        return _arviz().from_dict(**groups, coords=coords, dims=dims)
 
 
 def rhat(draws: np.ndarray) -> float:
     """Rank-normalised split R-hat of draws with shape `(num_chains, num_draws)`."""
-    return float(az.rhat(np.asarray(draws, dtype=np.float64)))
+    return float(_arviz().rhat(np.asarray(draws, dtype=np.float64)))
 
 
 def ess(draws: np.ndarray, method: str = "bulk") -> float:
     """Effective sample size (`"bulk"` or `"tail"`) of draws `(num_chains, num_draws)`."""
     draws = np.asarray(draws, dtype=np.float64)
     if method == "tail" and _ARVIZ_MAJOR >= 1:
-        # ArviZ 1.x asks for the tail quantile that 0.x fixed at 5% and 95%.
-        return float(az.ess(draws, method="tail", prob=0.05))
-    return float(az.ess(draws, method=method))
+        # ArviZ 1.x requires the tail quantile as an argument; 0.x fixed it at 5% and 95%.
+        return float(_arviz().ess(draws, method="tail", prob=0.05))
+    return float(_arviz().ess(draws, method=method))
 
 
 def hdi(values: np.ndarray, prob: float = HDI_PROB) -> tuple[float, float]:

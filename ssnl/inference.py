@@ -57,7 +57,7 @@ _OBSERVATION_Z_WARNING = 5.0
 def default_latent_widths(data_dim: int) -> tuple[int, ...]:
     """Return the default funnel widths: one funnel keeping 75% of the data dimensions.
 
-    The published SSNL experiments reduce to between 25% and 75% of the data dimension; the
+    The published SSNL experiments reduce to between 25% and 75% of the data dimension. The
     mildest reduction is the default because it loses the least on low-dimensional data. Data
     with fewer than 4 dimensions get a bijective flow.
     """
@@ -224,8 +224,8 @@ def _check_first_simulations(task: Task, y: np.ndarray) -> None:
         )
         return
 
-    # A z-score this large is about 5 standard deviations beyond the simulations; a flow has
-    # seen no data there, so its likelihood at the observation is an extrapolation.
+    # The flow has seen no data that far from the simulations, so its likelihood at such an
+    # observation is an extrapolation.
     mean = y.mean(axis=0)
     scale = np.where(spread > 0.0, spread, 1.0)
     z_scores = np.abs((task.trials - mean) / scale).max(axis=0)

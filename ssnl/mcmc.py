@@ -47,8 +47,8 @@ class SamplerConfig:
         algorithm: The BlackJAX algorithm: `blackjax.nuts` (default), `blackjax.mala`,
             `blackjax.normal_random_walk` or `blackjax.slice_sampling`, or its name "nuts",
             "mala", "rwm" or "slice". NUTS adapts its step size and a diagonal mass matrix by
-            window adaptation; MALA and the random walk adapt one step size per chain to
-            the target acceptance rate; slice sampling needs no tuning.
+            window adaptation. MALA and the random walk adapt one step size per chain to
+            the target acceptance rate. Slice sampling needs no tuning.
         num_chains: Number of chains run in parallel. Default 10.
         num_warmup: Adaptation steps per chain, discarded. Default 300.
         thinning: Keep every `thinning`-th draw. Default 1.

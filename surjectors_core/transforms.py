@@ -178,8 +178,8 @@ class RationalQuadraticSpline:
         """
         self._check_params(y, params)
         inside = jnp.abs(y) < self.bound
-        # The spline branch sees a clipped input, so it stays finite for far-out inputs whose
-        # result the tail branch replaces. Otherwise a NaN there would leak into gradients.
+        # The spline branch receives a clipped input, so it stays finite for far-out inputs
+        # whose result the tail branch replaces. Otherwise a NaN there would leak into gradients.
         clipped = jnp.clip(y, -self.bound, self.bound)
         x_knots, y_knots, derivatives = self._knots(params)
         index = self._bin_index(x_knots, clipped)

@@ -124,8 +124,8 @@ def test_constant_column_leaves_posterior_unchanged():
     plain_samples = ssnl.fit(jax.random.key(5), plain, **FIT_SETTINGS).samples
     padded_samples = ssnl.fit(jax.random.key(5), padded, **FIT_SETTINGS).samples
 
-    # Both fits estimate the same posterior (sd 0.0995); each is within a quarter sd of it, so
-    # they differ by at most about half an sd.
+    # Both fits estimate the same posterior, whose sd is 0.0995. Each lies within a quarter sd
+    # of it, so they differ by at most about half an sd.
     np.testing.assert_allclose(
         padded_samples.mean(axis=0), plain_samples.mean(axis=0), atol=0.5 * 0.0995
     )

@@ -39,7 +39,7 @@ def test_nan_rows_counted_in_error():
 def test_nan_rows_excluded_on_request():
     theta = np.arange(10.0, dtype=np.float32).reshape(5, 2)
     with pytest.warns(UserWarning, match="2 of 5 simulations"):
-        kept = simulate(
+        valid = simulate(
             jax.random.key(0),
             _invalid_rows_1_and_3,
             theta,
@@ -47,9 +47,9 @@ def test_nan_rows_excluded_on_request():
             task_name="t",
             exclude_invalid=True,
         )
-    assert kept.num_invalid == 2
-    np.testing.assert_array_equal(kept.theta, theta[[0, 2, 4]])
-    np.testing.assert_array_equal(kept.y, theta[[0, 2, 4]])
+    assert valid.num_invalid == 2
+    np.testing.assert_array_equal(valid.theta, theta[[0, 2, 4]])
+    np.testing.assert_array_equal(valid.y, theta[[0, 2, 4]])
 
 
 def test_simulate_batches_cover_all_rows():
