@@ -2,7 +2,8 @@
 
 For each setting the script runs a full fit of a task and prints, per round and in total, the
 seconds spent simulating, training and sampling, the epochs trained, and the process's peak
-resident memory. With `--markdown FILE` it also writes the tables as markdown.
+resident memory. With `--markdown FILE` it also writes the tables into the `profile` section
+of that page (see `benchmarks/_page.py`).
 
     python benchmarks/profile_fit.py [--task slcp] [--rounds 10] [--simulations 1000]
                                      [--markdown docs/performance.md]
@@ -12,12 +13,17 @@ import argparse
 import os
 import platform
 import resource
+import sys
 import time
+from pathlib import Path
 
 import jax
 
 import models
 import ssnl
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _page import replace_section  # noqa: E402
 
 
 def _peak_memory_gib() -> float:
@@ -104,12 +110,12 @@ def main() -> None:
 
     if args.markdown:
         header = (
-            "# Performance\n\nPhase profile of one fit, measured by `benchmarks/profile_fit.py`. "
-            "Seconds include compilation. Peak memory is the process's maximum resident set "
-            "after each fit, so the second row includes the first.\n\n"
+            "## Phase profile\n\nPhase profile of one fit, measured by "
+            "`benchmarks/profile_fit.py`. Seconds include compilation. Peak memory is the "
+            "process's maximum resident set after each fit, so the second row includes the "
+            "first.\n\n"
         )
-        with open(args.markdown, "w") as file:
-            file.write(header + "\n\n".join(sections) + "\n")
+        replace_section(Path(args.markdown), "profile", header + "\n\n".join(sections))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Command line: `ssnl fit --model MODEL ...`."""
+"""Command line: `ssnl fit --model MODEL ...` and `ssnl benchmark ...`."""
 
 from __future__ import annotations
 
@@ -118,7 +118,7 @@ def _build_parser() -> argparse.ArgumentParser:
     fit = commands.add_parser("fit", help="fit the posterior of a task and write the results")
     fit.add_argument(
         "--model",
-        help="task name (gaussian_linear, slcp), path/to/file.py:factory or "
+        help="task name (listed by 'ssnl benchmark --list'), path/to/file.py:factory or "
         "package.module:factory, where factory() returns an ssnl.Task",
     )
     fit.add_argument(
@@ -165,7 +165,68 @@ def _build_parser() -> argparse.ArgumentParser:
         "stopping with an error",
     )
     fit.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    _add_benchmark_parser(commands)
     return parser
+
+
+def _add_benchmark_parser(commands) -> None:
+    benchmark = commands.add_parser(
+        "benchmark",
+        help="fit sbibm benchmark tasks and score them with C2ST, or write a report",
+        description="Run benchmark fits: 'ssnl benchmark --task T --output DIR' appends one "
+        "row per run to DIR/results.csv and skips runs already there. 'ssnl benchmark "
+        "report DIR' writes DIR/report.md and a pair plot per run. 'ssnl benchmark --list' "
+        "prints the tasks.",
+    )
+    benchmark.add_argument(
+        "report", nargs="*", metavar="report DIR", help="write the report of the folder DIR"
+    )
+    benchmark.add_argument("--list", action="store_true", help="print the task names and exit")
+    benchmark.add_argument("--task", nargs="+", help="task names (see --list)")
+    benchmark.add_argument(
+        "--observation",
+        nargs="+",
+        type=_positive_int,
+        default=[1],
+        help="observation numbers, 1 to 10 (default 1)",
+    )
+    benchmark.add_argument(
+        "--simulations",
+        nargs="+",
+        type=_positive_int,
+        default=[1000],
+        help="total simulation budgets of a fit (default 1000)",
+    )
+    benchmark.add_argument(
+        "--method",
+        nargs="+",
+        choices=["ssnl", "snle", "nle"],
+        default=["ssnl"],
+        help="ssnl: sequential rounds with a dimension-reducing flow; snle: the same rounds "
+        "with a bijective flow; nle: one round of all simulations from the prior with a "
+        "bijective flow (default ssnl)",
+    )
+    benchmark.add_argument(
+        "--seed", nargs="+", type=int, default=[0], help="seeds of the fits (default 0)"
+    )
+    benchmark.add_argument(
+        "--rounds", type=_positive_int, default=10, help="rounds of ssnl and snle (default 10)"
+    )
+    benchmark.add_argument(
+        "--num-samples",
+        type=_positive_int,
+        default=10_000,
+        help="posterior draws and reference samples per run (default 10000, the sbibm protocol)",
+    )
+    benchmark.add_argument(
+        "--c2st-jobs",
+        type=int,
+        default=None,
+        help="processes that train the C2ST folds in parallel (-1: all cores; default 1)",
+    )
+    benchmark.add_argument("--output", type=Path, help="benchmark folder")
+    benchmark.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
 def _enable_compilation_cache() -> None:
@@ -265,6 +326,55 @@ def _run_fit(args) -> int:
     return 0
 
 
+def _run_benchmark(args) -> int:
+    import models
+    from ssnl import benchmark
+
+    if args.list:
+        for name in models.list_tasks():
+            task = models.get_task(name)
+            print(f"{name}: {task.theta_dim} parameters, {task.data_dim} data dimensions")
+        return 0
+    if args.report:
+        if len(args.report) != 2 or args.report[0] != "report":
+            raise ModelSpecError(
+                f"unexpected arguments {' '.join(args.report)!r}; the only positional form is "
+                "'ssnl benchmark report DIR'"
+            )
+        path = benchmark.write_report(Path(args.report[1]))
+        print(f"Report written to {path}")
+        return 0
+    if not args.task:
+        raise ModelSpecError("the following argument is required: --task (or --list)")
+    if args.output is None:
+        raise ModelSpecError("the following argument is required: --output DIR")
+
+    runs = benchmark.plan_runs(
+        args.task,
+        args.observation,
+        args.method,
+        args.simulations,
+        args.seed,
+        args.rounds,
+        args.num_samples,
+    )
+    rows = benchmark.run_benchmark(
+        runs,
+        args.output,
+        num_samples=args.num_samples,
+        c2st_jobs=args.c2st_jobs,
+        progress=not args.no_progress,
+    )
+    for row in rows:
+        print(
+            f"{row['task']} obs{row['observation']} {row['method']} {row['simulations']} "
+            f"seed{row['seed']}: c2st={row['c2st']:.3f} mmd={row['mmd']:.4f} "
+            f"wall={row['wall_seconds']:.1f}s"
+        )
+    print(f"Results written to {args.output / 'results.csv'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = _build_parser()
@@ -278,6 +388,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "fit":
             return _run_fit(args)
+        if args.command == "benchmark":
+            return _run_benchmark(args)
     except ModelSpecError as error:
         print(f"ssnl: error: {error}", file=sys.stderr)
         return 2

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-__all__ = ["to_arviz", "summarize", "rhat", "ess", "hdi"]
+__all__ = ["to_arviz", "summarize", "rhat", "ess", "hdi", "load_posterior_samples"]
 
 _ARVIZ_MAJOR = int(importlib.metadata.version("arviz").split(".")[0])
 
@@ -26,6 +26,22 @@ def _arviz():
 
 # Probability mass of the highest-density interval in summaries, ArviZ's long-time default.
 HDI_PROB = 0.94
+
+
+def load_posterior_samples(path) -> np.ndarray:
+    """Read the draws of `theta` from a `posterior.nc` written by `FitResult.save`.
+
+    Both ArviZ versions store the posterior as the netCDF group `posterior`, so the file is
+    read with xarray directly.
+
+    Returns:
+        The draws with chains pooled, shape `(num_chains * num_draws, theta_dim)`, float32.
+    """
+    import xarray
+
+    with xarray.open_dataset(path, group="posterior", engine="h5netcdf") as posterior:
+        theta = np.asarray(posterior["theta"].values, dtype=np.float32)
+    return theta.reshape(-1, theta.shape[-1])
 
 
 def to_arviz(theta, diverging, acceptance_rate, observation, *, step_size=None):
