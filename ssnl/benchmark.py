@@ -269,7 +269,8 @@ def run_one(
         np.savez(run_dir / "reference.npz", samples=reference)
         c2st = metrics.c2st(reference, samples, num_jobs=c2st_jobs)
         mmd = metrics.mmd(reference[:MMD_SAMPLES], samples[:MMD_SAMPLES])
-        reference_source = models.observation_source(run.task, run.observation)
+        from_sbibm = models.observation_source(run.task, run.observation) == "sbibm"
+        reference_source = "sbibm" if from_sbibm else "exact"
 
     rounds = result.rounds
     return {

@@ -45,7 +45,22 @@ def _check_covariance(samples, expected_covariance):
 
 
 def test_list_tasks_names():
-    assert models.list_tasks() == ["gaussian_linear", "slcp"]
+    # The ten sbibm tasks and the high-dimensional variants.
+    assert models.list_tasks() == [
+        "bernoulli_glm",
+        "bernoulli_glm_raw",
+        "gaussian_linear",
+        "gaussian_linear_uniform",
+        "gaussian_mixture",
+        "lotka_volterra",
+        "lotka_volterra_100",
+        "sir",
+        "sir_100",
+        "slcp",
+        "slcp_distractors",
+        "slcp_distractors_1000",
+        "two_moons",
+    ]
 
 
 @pytest.mark.parametrize(("name", "module", "theta_dim", "data_dim"), TASKS)
@@ -133,8 +148,8 @@ def test_observation_seed_rejects_non_integer(bad_seed):
 
 
 def test_unknown_task_error_message():
-    with pytest.raises(ValueError, match="Unknown task 'two_moons'") as error:
-        models.get_task("two_moons")
+    with pytest.raises(ValueError, match="Unknown task 'three_moons'") as error:
+        models.get_task("three_moons")
 
     assert "gaussian_linear" in str(error.value)
     assert "slcp" in str(error.value)
