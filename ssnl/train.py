@@ -33,7 +33,10 @@ class TrainingConfig:
             Default 0.1.
         clip_norm: Global gradient norm above which gradients are rescaled. Default 5.0.
         warm_start: Start each round from the previous round's parameters instead of a fresh
-            initialisation. Default False, as in the published SNLE and SSNL experiments.
+            initialisation. Default True: on slcp (sbibm observation 1, 10 rounds of 1,000
+            simulations, seeds 0 and 1) it halved the fit time on a 2-core CPU, with C2ST
+            0.712 and 0.739 against 0.720 and 0.719 when re-initialised, a difference within
+            the spread between seeds. The published SNLE and SSNL experiments re-initialise.
     """
 
     learning_rate: float = 1e-3
@@ -42,7 +45,7 @@ class TrainingConfig:
     patience: int = 20
     validation_fraction: float = 0.1
     clip_norm: float = 5.0
-    warm_start: bool = False
+    warm_start: bool = True
 
     def __post_init__(self):
         if not self.learning_rate > 0:
