@@ -58,6 +58,7 @@ RESULT_COLUMNS = (
     "simulate_seconds",
     "train_seconds",
     "sample_seconds",
+    "invalid_simulations",
     "reference",
 )
 
@@ -227,6 +228,10 @@ def _fit_run(run: BenchmarkRun, task, num_samples: int, progress: bool) -> FitRe
         num_samples=num_samples,
         flow=flow,
         sampler=SamplerConfig(),
+        # The ODE tasks return NaN where the solver fails at extreme prior draws. Such
+        # simulations are dropped and counted in `invalid_simulations` instead of ending
+        # the run.
+        exclude_invalid=True,
         progress=progress,
     )
 
@@ -286,6 +291,7 @@ def run_one(
         "simulate_seconds": sum(record.simulate_seconds for record in rounds),
         "train_seconds": sum(record.train_seconds for record in rounds),
         "sample_seconds": sum(record.sample_seconds for record in rounds),
+        "invalid_simulations": sum(record.invalid_simulations for record in rounds),
         "reference": reference_source,
     }
 
@@ -298,7 +304,7 @@ def read_results(output_dir: str | Path) -> list[dict]:
     rows = []
     with path.open(newline="") as file:
         for row in csv.DictReader(file):
-            for name in ("observation", "simulations", "rounds", "seed"):
+            for name in ("observation", "simulations", "rounds", "seed", "invalid_simulations"):
                 row[name] = int(row[name])
             for name in (
                 "c2st",
@@ -434,8 +440,8 @@ def write_report(output_dir: str | Path) -> Path:
 
     lines = [
         "| task | obs | method | simulations | seed | C2ST | MMD | published SNLE | "
-        "published NLE | wall s | simulate s | train s | sample s | reference | plot |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "published NLE | wall s | simulate s | train s | sample s | invalid | reference | plot |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in sorted(rows, key=_row_key):
         run = BenchmarkRun(
@@ -463,7 +469,7 @@ def write_report(output_dir: str | Path) -> Path:
             f"| {_published(row['task'], 'nle', row['simulations'])} "
             f"| {row['wall_seconds']:.1f} | {row['simulate_seconds']:.1f} "
             f"| {row['train_seconds']:.1f} | {row['sample_seconds']:.1f} "
-            f"| {row['reference']} | {plot} |"
+            f"| {row['invalid_simulations']} | {row['reference']} | {plot} |"
         )
 
     header = [
@@ -472,7 +478,8 @@ def write_report(output_dir: str | Path) -> Path:
         "C2ST by the sbibm protocol against the reference samples of each run (0.5 is "
         "perfect, 1.0 is disjoint); MMD^2 on the first "
         f"{MMD_SAMPLES} draws of each set. The published columns are means over the ten "
-        "observations of each task (Lueckmann et al., 2021). reference: `sbibm` for sbibm's "
+        "observations of each task (Lueckmann et al., 2021). invalid: simulations dropped for NaN "
+        "or Inf. reference: `sbibm` for sbibm's "
         "stored reference samples, `exact` for the task's exact sampler on its own "
         "observation, `none` when the task has neither.",
         "",

@@ -6,13 +6,39 @@ import numpy as np
 import pytest
 
 import models
-from models import gaussian_linear, slcp
+from models import (
+    bernoulli_glm,
+    bernoulli_glm_raw,
+    gaussian_linear,
+    gaussian_linear_uniform,
+    gaussian_mixture,
+    lotka_volterra,
+    lotka_volterra_100,
+    sir,
+    sir_100,
+    slcp,
+    slcp_distractors,
+    slcp_distractors_1000,
+    two_moons,
+)
 from ssnl.task import Task
 
-# Name, module, theta_dim and data_dim of every registered task.
+# Name, module, theta_dim and data_dim of every registered task, as sbibm defines them for
+# its tasks.
 TASKS = [
+    ("bernoulli_glm", bernoulli_glm, 10, 10),
+    ("bernoulli_glm_raw", bernoulli_glm_raw, 10, 100),
     ("gaussian_linear", gaussian_linear, 10, 10),
+    ("gaussian_linear_uniform", gaussian_linear_uniform, 10, 10),
+    ("gaussian_mixture", gaussian_mixture, 2, 2),
+    ("lotka_volterra", lotka_volterra, 4, 20),
+    ("lotka_volterra_100", lotka_volterra_100, 4, 200),
+    ("sir", sir, 2, 10),
+    ("sir_100", sir_100, 2, 100),
     ("slcp", slcp, 5, 8),
+    ("slcp_distractors", slcp_distractors, 5, 100),
+    ("slcp_distractors_1000", slcp_distractors_1000, 5, 1000),
+    ("two_moons", two_moons, 2, 2),
 ]
 
 # Moment checks allow 5 standard errors per entry. For an entry whose estimate is close to
