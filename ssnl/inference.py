@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import math
@@ -31,7 +32,7 @@ from ssnl.checkpoint import (
 )
 from ssnl.constraints import make_unconstraining_map
 from ssnl.mcmc import MCMCResult, SamplerConfig, initial_positions, sample_posterior
-from ssnl.simulate import simulate
+from ssnl.simulate import _remove_invalid, simulate
 from ssnl.standardize import Standardizer, fit_standardizer
 from ssnl.task import Task
 from ssnl.train import TrainingConfig, train
@@ -241,6 +242,50 @@ def _check_first_simulations(task: Task, y: np.ndarray) -> None:
         )
 
 
+def _check_initial_simulations(task: Task, initial_simulations) -> tuple[np.ndarray, np.ndarray]:
+    """Return the given `(theta, y)` as float32 arrays after checking their shapes and values."""
+    if not isinstance(initial_simulations, tuple | list) or len(initial_simulations) != 2:
+        raise TypeError(
+            "initial_simulations must be a pair (theta, y) of arrays, got "
+            f"{type(initial_simulations).__name__}."
+        )
+    theta = np.asarray(initial_simulations[0], dtype=np.float32)
+    num_simulations = theta.shape[0] if theta.ndim == 2 else -1
+    if theta.ndim != 2 or theta.shape[1] != task.theta_dim:
+        raise ValueError(
+            f"initial_simulations: theta must have shape (n, {task.theta_dim}) for task "
+            f"{task.name!r}, got shape {theta.shape}."
+        )
+    if num_simulations < 10:
+        raise ValueError(
+            f"initial_simulations must contain at least 10 simulations to leave a validation "
+            f"split, got {num_simulations}."
+        )
+    if not np.all(np.isfinite(theta)):
+        bad_rows = np.flatnonzero(~np.all(np.isfinite(theta), axis=1))
+        raise ValueError(
+            f"initial_simulations: theta contains NaN or Inf in {bad_rows.size} rows, first at "
+            f"row {bad_rows[0]}. Every parameter vector must be finite."
+        )
+    y = np.asarray(initial_simulations[1])
+    if y.shape != (num_simulations, task.data_dim):
+        raise ValueError(
+            f"initial_simulations: y must have shape ({num_simulations}, {task.data_dim}), one "
+            f"row per row of theta with the data dimension of task {task.name!r}, got shape "
+            f"{y.shape}."
+        )
+    if not (np.issubdtype(y.dtype, np.floating) or np.issubdtype(y.dtype, np.integer)):
+        raise ValueError(f"initial_simulations: y must be numeric, got dtype {y.dtype}.")
+    return theta, y.astype(np.float32)
+
+
+def _digest_simulations(theta: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """Return the size and SHA-256 digest that identify given simulations in the settings."""
+    digest = hashlib.sha256(theta.tobytes())
+    digest.update(y.tobytes())
+    return {"num_simulations": int(theta.shape[0]), "sha256": digest.hexdigest()}
+
+
 def fit(
     key: jax.Array,
     task: Task,
@@ -252,6 +297,7 @@ def fit(
     training: TrainingConfig = TrainingConfig(),
     sampler: SamplerConfig = SamplerConfig(),
     exclude_invalid: bool = False,
+    initial_simulations: tuple[Any, Any] | None = None,
     output_dir: str | Path | None = None,
     resume: bool = False,
     progress: bool = True,
@@ -276,6 +322,13 @@ def fit(
         exclude_invalid: Drop simulations containing NaN or Inf with a warning and count them
             in the round records, instead of raising an error. Default False, because dropping
             them biases the learned likelihood.
+        initial_simulations: Optional pair `(theta, y)` of shapes `(n, theta_dim)` and
+            `(n, data_dim)`, used as round 1's simulations in place of drawing from the prior
+            and calling the simulator, for example to train on the same simulations as
+            another method. `n` may differ from `simulations_per_round` and must be at least
+            10. Rows of `y` with NaN or Inf are handled as simulator output (see
+            `exclude_invalid`). With `output_dir`, they are saved like simulated ones, and
+            resuming requires the same arrays, which is checked with their SHA-256 digest.
         output_dir: If given, the settings, each round's simulations, trained estimator,
             posterior draws and record are written there as soon as they exist (npz and
             JSON, described in `ssnl.checkpoint`). The folder must not hold another fit.
@@ -289,6 +342,9 @@ def fit(
     """
     key = _as_typed_key(key)
     _check_fit_arguments(task, rounds, simulations_per_round, num_samples, sampler)
+    initial_arrays = None
+    if initial_simulations is not None:
+        initial_arrays = _check_initial_simulations(task, initial_simulations)
     latent_widths = flow.resolve_widths(task.data_dim)
     unconstraining_map = make_unconstraining_map(task.prior)
     settings = _settings_for_checkpoint(
@@ -301,6 +357,9 @@ def fit(
         training=training,
         sampler=sampler,
         exclude_invalid=exclude_invalid,
+        initial_simulations=None
+        if initial_arrays is None
+        else _digest_simulations(*initial_arrays),
     )
     output_dir = None if output_dir is None else Path(output_dir)
     state = _start_or_resume(output_dir, settings, task, resume=resume)
@@ -324,6 +383,9 @@ def fit(
     )
 
     first_round = len(state.records) + 1
+    first_round_size = (
+        simulations_per_round if initial_arrays is None else initial_arrays[0].shape[0]
+    )
     for round_number in tqdm(
         range(first_round, rounds + 1),
         desc="rounds",
@@ -338,6 +400,12 @@ def fit(
         simulations = None if output_dir is None else load_simulations(output_dir, round_number)
         if simulations is not None:
             logger.info("round %d: reusing the simulations saved in %s", round_number, output_dir)
+        elif round_number == 1 and initial_arrays is not None:
+            simulations = _remove_invalid(
+                *initial_arrays, exclude_invalid=exclude_invalid, task_name=task.name
+            )
+            if output_dir is not None:
+                save_simulations(output_dir, round_number, simulations)
         else:
             if state.posterior is None:
                 theta = np.asarray(
@@ -375,7 +443,7 @@ def fit(
             state.y_standardizer.transform(state.y),
             config=training,
             init_params=state.params if training.warm_start else None,
-            capacity=rounds * simulations_per_round,
+            capacity=first_round_size + (rounds - 1) * simulations_per_round,
             progress=progress,
         )
         state.params = result.params
