@@ -147,7 +147,16 @@ def initial_positions(
     num_chains: int,
     log_weight_args: tuple = (),
 ) -> jax.Array:
-    """Pick chain starting points by sampling-importance-resampling.
+    """Pick chain starting points by tempered sampling-importance-resampling.
+
+    When a few candidates carry nearly all the weight, as happens when the posterior is
+    narrow compared with the proposal, plain resampling would start every chain at the same
+    point, and on a multimodal posterior every chain would then sample one mode. The weights
+    are therefore raised to the largest power `beta` in (0, 1] whose effective sample size,
+    `1 / sum(w_i^2)` of the normalised weights, is at least `num_chains` (or the number of
+    candidates with nonzero weight, if smaller). With `beta < 1` the starting points are
+    spread over the high-likelihood region rather than distributed as the posterior, and
+    warm-up moves each chain into a mode.
 
     Args:
         key: PRNG key.
@@ -159,18 +168,54 @@ def initial_positions(
             closing over it lets later calls with new values reuse the compiled program.
 
     Returns:
-        Starting points of shape `(num_chains, theta_dim)`, drawn with replacement with
-        probability proportional to the weights.
+        Starting points of shape `(num_chains, theta_dim)`, chosen by systematic resampling
+        of the tempered weights: each candidate is picked `num_chains` times its normalised
+        weight, rounded up or down.
     """
     log_weights = _compiled_weights(log_weight_fn)(candidates, log_weight_args)
-    log_weights = jnp.where(jnp.isnan(log_weights), -jnp.inf, log_weights)
-    if not bool(jnp.any(jnp.isfinite(log_weights))):
+    log_weights = np.asarray(log_weights, dtype=np.float64)
+    log_weights = np.where(np.isnan(log_weights), -np.inf, log_weights)
+    finite = np.isfinite(log_weights)
+    if not np.any(finite):
         raise FloatingPointError(
             "Every initialisation candidate has zero posterior density; the estimated "
             "likelihood of the observation is zero everywhere under the prior."
         )
-    index = jax.random.categorical(key, log_weights, shape=(num_chains,))
-    return candidates[index]
+
+    beta = _tempering_exponent(log_weights, min(num_chains, int(np.sum(finite))))
+    tempered = np.where(finite, beta * (log_weights - np.max(log_weights[finite])), -np.inf)
+    weights = np.exp(tempered)
+    cumulative = np.cumsum(weights / np.sum(weights))
+    points = (float(jax.random.uniform(key)) + np.arange(num_chains)) / num_chains
+    index = np.searchsorted(cumulative, points, side="right")
+    # Rounding can leave the last cumulative weight just below 1.
+    index = np.minimum(index, candidates.shape[0] - 1)
+    return jnp.asarray(candidates)[index]
+
+
+def _effective_sample_size(log_weights: np.ndarray) -> float:
+    weights = np.exp(log_weights - np.max(log_weights))
+    weights /= np.sum(weights)
+    return float(1.0 / np.sum(weights**2))
+
+
+def _tempering_exponent(log_weights: np.ndarray, target_ess: float) -> float:
+    """Return the largest beta in (0, 1] with ESS(beta * log_weights) >= target_ess.
+
+    The effective sample size falls as beta grows, so bisection finds beta to within 1e-4.
+    Candidates with zero weight keep zero weight at every beta.
+    """
+    finite = log_weights[np.isfinite(log_weights)]
+    if _effective_sample_size(finite) >= target_ess:
+        return 1.0
+    low, high = 0.0, 1.0
+    while high - low > 1e-4:
+        middle = 0.5 * (low + high)
+        if _effective_sample_size(middle * finite) >= target_ess:
+            low = middle
+        else:
+            high = middle
+    return max(low, 1e-4)
 
 
 def sample_posterior(

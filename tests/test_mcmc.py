@@ -108,6 +108,40 @@ def test_resampling_prefers_high_weight():
     np.testing.assert_array_equal(starts, np.full((5, 1), 0.5))
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_resampling_counts_follow_weights(seed):
+    # Six candidates of weight 2/18 and six of weight 1/18 have an effective sample size of
+    # 10.8, above the 6 chains, so no tempering applies. Systematic resampling then starts
+    # 6 * 12/18 = 4 chains in the first group and 2 in the second, whatever the key.
+    candidates = jnp.linspace(0.0, 1.0, 12)[:, None]
+
+    def log_weight(theta):
+        return jnp.where(theta[0] < 0.5, jnp.log(2.0), 0.0)
+
+    starts = np.asarray(initial_positions(jax.random.key(seed), candidates, log_weight, 6))
+
+    assert np.sum(starts[:, 0] < 0.5) == 4
+    assert np.sum(starts[:, 0] > 0.5) == 2
+
+
+def test_resampling_spreads_peaked_weights_over_modes():
+    # Two narrow modes at -0.5 and +0.5 of nearly equal mass. The grid hits +0.5 exactly but
+    # misses -0.5 by 0.001, so without tempering the single point at +0.5 carries a weight
+    # e^1000 times larger than any other, and every chain would start there.
+    candidates = jnp.asarray(np.concatenate([np.linspace(-1.0, 1.0, 401) + 0.001, [0.5]]))[:, None]
+
+    def log_weight(theta):
+        return -1e6 * (jnp.abs(theta[0]) - 0.5) ** 2
+
+    starts = np.asarray(initial_positions(jax.random.key(0), candidates, log_weight, 10))
+
+    assert np.sum(starts[:, 0] < 0) >= 2
+    assert np.sum(starts[:, 0] > 0) >= 2
+    # Every start stays close to a mode: tempering only spreads weight far enough to reach an
+    # effective sample size of 10 candidates.
+    assert np.all(np.abs(np.abs(starts[:, 0]) - 0.5) < 0.1)
+
+
 def test_resampling_rejects_all_zero_weights():
     with pytest.raises(FloatingPointError, match="zero posterior density"):
         initial_positions(
