@@ -149,9 +149,9 @@ def initial_positions(
 ) -> jax.Array:
     """Pick chain starting points by tempered sampling-importance-resampling.
 
-    When a few candidates carry nearly all the weight, as happens when the posterior is
-    narrow compared with the proposal, plain resampling would start every chain at the same
-    point, and on a multimodal posterior every chain would then sample one mode. The weights
+    A few candidates carry nearly all the weight when the posterior is narrow compared with
+    the proposal. Plain resampling would then start every chain at the same point, and on a
+    multimodal posterior every chain would sample one mode. The weights
     are therefore raised to the largest power `beta` in (0, 1] whose effective sample size,
     `1 / sum(w_i^2)` of the normalised weights, is at least `num_chains` (or the number of
     candidates with nonzero weight, if smaller). With `beta < 1` the starting points are
