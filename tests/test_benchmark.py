@@ -168,3 +168,14 @@ def test_benchmark_list_prints_tasks(capsys):
 def test_benchmark_missing_arguments(arguments, message, capsys):
     assert cli.main(["benchmark", *arguments]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_mmd_subset_spans_all_chains():
+    # Ten chains of 1,000 draws stored chain after chain, each chain marked by its number.
+    samples = np.repeat(np.arange(10.0), 1000)[:, None]
+
+    subset = benchmark._evenly_spaced(samples, 2000)
+
+    assert subset.shape == (2000, 1)
+    assert set(np.unique(subset[:, 0])) == set(range(10))
+    np.testing.assert_array_equal(benchmark._evenly_spaced(samples[:50], 2000), samples[:50])
