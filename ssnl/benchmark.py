@@ -404,7 +404,9 @@ def _pair_plot(reference: np.ndarray, samples: np.ndarray, title: str, path: Pat
     import matplotlib.pyplot as plt
 
     dim = samples.shape[1]
-    shown = 2000
+    # Scatter panels show 2,000 draws of each set, taken from every chain.
+    shown_reference = _evenly_spaced(reference, 2000)
+    shown_samples = _evenly_spaced(samples, 2000)
     size = min(2.0 * dim, 16.0)
     figure, axes = plt.subplots(dim, dim, figsize=(size, size), squeeze=False)
     for row in range(dim):
@@ -421,8 +423,8 @@ def _pair_plot(reference: np.ndarray, samples: np.ndarray, title: str, path: Pat
                 axis.hist(reference[:, row], bins=bins, density=True, color="0.6")
                 axis.hist(samples[:, row], bins=bins, density=True, histtype="step", color="C0")
             else:
-                axis.scatter(reference[:shown, column], reference[:shown, row], s=1, color="0.6")
-                axis.scatter(samples[:shown, column], samples[:shown, row], s=1, color="C0")
+                axis.scatter(shown_reference[:, column], shown_reference[:, row], s=1, color="0.6")
+                axis.scatter(shown_samples[:, column], shown_samples[:, row], s=1, color="C0")
             if row == dim - 1:
                 axis.set_xlabel(f"theta[{column}]")
             if column == 0:
