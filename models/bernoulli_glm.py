@@ -1,6 +1,6 @@
 """Bernoulli GLM benchmark task with summary statistics, as defined in sbibm.
 
-A neuron sees a fixed white-noise stimulus I_0, ..., I_99 for 100 time bins and spikes in bin
+A neuron receives a fixed white-noise stimulus I_0, ..., I_99 for 100 time bins and spikes in bin
 t with probability sigmoid(psi_t), independently across bins. Its log-odds are
 
     psi = X theta,  X[t, 0] = 1,  X[t, j + 1] = I_{t - j} for t >= j and 0 otherwise,

@@ -183,6 +183,8 @@ def _add_benchmark_parser(commands) -> None:
         "report", nargs="*", metavar="report DIR", help="write the report of the folder DIR"
     )
     benchmark.add_argument("--list", action="store_true", help="print the task names and exit")
+
+    # The runs: every combination of the values below is fitted once.
     benchmark.add_argument("--task", nargs="+", help="task names (see --list)")
     benchmark.add_argument(
         "--observation",
@@ -213,6 +215,8 @@ def _add_benchmark_parser(commands) -> None:
     benchmark.add_argument(
         "--rounds", type=_positive_int, default=10, help="rounds of ssnl and snle (default 10)"
     )
+
+    # Scoring and output.
     benchmark.add_argument(
         "--num-samples",
         type=_positive_int,
