@@ -352,6 +352,11 @@ def _run_benchmark(args) -> int:
         raise ModelSpecError("the following argument is required: --task (or --list)")
     if args.output is None:
         raise ModelSpecError("the following argument is required: --output DIR")
+    unknown = [name for name in args.task if name not in models.list_tasks()]
+    if unknown:
+        raise ModelSpecError(
+            f"unknown task {unknown[0]!r}; 'ssnl benchmark --list' prints the available tasks"
+        )
 
     runs = benchmark.plan_runs(
         args.task,
@@ -375,7 +380,7 @@ def _run_benchmark(args) -> int:
             f"seed{row['seed']}: c2st={row['c2st']:.3f} mmd={row['mmd']:.4f} "
             f"wall={row['wall_seconds']:.1f}s"
         )
-    print(f"Results written to {args.output / 'results.csv'}")
+    print(f"All {len(rows)} requested runs are in {args.output / 'results.csv'}")
     return 0
 
 

@@ -163,6 +163,7 @@ def test_benchmark_list_prints_tasks(capsys):
         (["--output", "somewhere"], "--task"),
         (["--task", "slcp"], "--output DIR"),
         (["summary", "somewhere"], "'ssnl benchmark report DIR'"),
+        (["--task", "two_moon", "--output", "somewhere"], "unknown task 'two_moon'"),
     ],
 )
 def test_benchmark_missing_arguments(arguments, message, capsys):

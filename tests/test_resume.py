@@ -91,6 +91,39 @@ def test_resume_with_other_settings_rejected(tmp_path):
         )
 
 
+def test_resume_with_fewer_rounds_than_done_rejected(tmp_path):
+    output_dir = tmp_path / "fit"
+    settings = {**SETTINGS, "rounds": 2}
+    ssnl.fit(jax.random.key(0), _task(CountingSimulator()), output_dir=output_dir, **settings)
+    simulator = CountingSimulator()
+    with pytest.raises(ValueError, match="already holds 2 complete rounds, more than rounds=1"):
+        ssnl.fit(
+            jax.random.key(0),
+            _task(simulator),
+            output_dir=output_dir,
+            resume=True,
+            **{**settings, "rounds": 1},
+        )
+    assert simulator.num_calls == 0
+
+
+def test_resume_of_finished_fit_warns_and_simulates_nothing(tmp_path, caplog):
+    output_dir = tmp_path / "fit"
+    settings = {**SETTINGS, "rounds": 1}
+    first = ssnl.fit(
+        jax.random.key(0), _task(CountingSimulator()), output_dir=output_dir, **settings
+    )
+    simulator = CountingSimulator()
+    with caplog.at_level("WARNING", logger="ssnl"):
+        again = ssnl.fit(
+            jax.random.key(0), _task(simulator), output_dir=output_dir, resume=True, **settings
+        )
+    assert simulator.num_calls == 0
+    assert "all 1 rounds" in caplog.text
+    assert "no new simulations" in caplog.text
+    np.testing.assert_array_equal(again.samples, first.samples)
+
+
 def test_command_line_resume_adds_rounds(tmp_path, monkeypatch):
     monkeypatch.setenv("SSNL_CACHE_DIR", str(tmp_path / "jax-cache"))
     output_dir = tmp_path / "cli-fit"
