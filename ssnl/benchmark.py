@@ -434,11 +434,38 @@ def _pair_plot(reference: np.ndarray, samples: np.ndarray, title: str, path: Pat
     plt.close(figure)
 
 
+def _summary_lines(rows: list[dict]) -> list[str]:
+    """Markdown table of the mean C2ST per task, method, budget and number of rounds."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        key = (row["task"], row["method"], row["simulations"], row["rounds"])
+        groups.setdefault(key, []).append(row)
+    lines = [
+        "| task | method | simulations | rounds | runs | observations | mean C2ST | "
+        "published SNLE | published NLE | mean wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (task, method, simulations, rounds), group in sorted(groups.items()):
+        observations = ", ".join(
+            str(number) for number in sorted({r["observation"] for r in group})
+        )
+        mean_c2st = np.mean([r["c2st"] for r in group])
+        mean_wall = np.mean([r["wall_seconds"] for r in group])
+        lines.append(
+            f"| {task} | {method} | {simulations} | {rounds} | {len(group)} | {observations} "
+            f"| {mean_c2st:.3f} | {_published(task, 'snle', simulations)} "
+            f"| {_published(task, 'nle', simulations)} | {mean_wall:.1f} |"
+        )
+    return lines
+
+
 def write_report(output_dir: str | Path) -> Path:
     """Write `report.md` and a pair plot per run for the benchmark folder `output_dir`.
 
-    The table lists every row of `results.csv` next to the published C2ST of SNLE and NLE at
-    the same budget (means over ten observations, so one observation's score can differ).
+    The report starts with the mean C2ST of each task, method and budget over the runs. It
+    then lists every row of `results.csv`. Both tables show the published C2ST of SNLE and NLE
+    at the same budget, which are means over ten observations, so one observation's score can
+    differ from them.
 
     Returns:
         The path of `report.md`.
@@ -490,6 +517,15 @@ def write_report(output_dir: str | Path) -> Path:
 
     header = [
         "# Benchmark report",
+        "",
+        "## Means",
+        "",
+        "Mean C2ST of each task, method and budget over the observations and seeds run, next "
+        "to the published means over ten observations.",
+        "",
+        *_summary_lines(rows),
+        "",
+        "## Runs",
         "",
         "C2ST by the sbibm protocol against the reference samples of each run (0.5 is "
         f"perfect, 1.0 is disjoint); MMD^2 on {MMD_SAMPLES} evenly spaced draws of each set. "

@@ -180,3 +180,26 @@ def test_mmd_subset_spans_all_chains():
     assert subset.shape == (2000, 1)
     assert set(np.unique(subset[:, 0])) == set(range(10))
     np.testing.assert_array_equal(benchmark._evenly_spaced(samples[:50], 2000), samples[:50])
+
+
+def test_report_means_group_observations():
+    def row(observation, method, c2st, wall):
+        return {
+            "task": "two_moons",
+            "observation": observation,
+            "method": method,
+            "simulations": 1000,
+            "rounds": 10,
+            "seed": 0,
+            "c2st": c2st,
+            "wall_seconds": wall,
+        }
+
+    rows = [row(1, "ssnl", 0.6, 10.0), row(3, "ssnl", 0.8, 20.0), row(2, "snle", 0.55, 5.0)]
+    lines = benchmark._summary_lines(rows)
+
+    # Published two_moons means at 1,000 simulations: SNLE 0.66, NLE 0.77.
+    assert lines[2:] == [
+        "| two_moons | snle | 1000 | 10 | 1 | 2 | 0.550 | 0.66 | 0.77 | 5.0 |",
+        "| two_moons | ssnl | 1000 | 10 | 2 | 1, 3 | 0.700 | 0.66 | 0.77 | 15.0 |",
+    ]
