@@ -204,10 +204,12 @@ def plan_runs(
             )
     if rounds < 1:
         raise ValueError(f"rounds must be at least 1, got {rounds}.")
-    if num_samples < 10 or num_samples % SamplerConfig().num_chains:
+    num_chains = SamplerConfig().num_chains
+    if num_samples < num_chains or num_samples % num_chains:
+        suggestion = max(num_chains, -(-num_samples // num_chains) * num_chains)
         raise ValueError(
-            f"num_samples {num_samples} must be a positive multiple of the "
-            f"{SamplerConfig().num_chains} MCMC chains."
+            f"num_samples (--num-samples) {num_samples} must be a positive multiple of the "
+            f"{num_chains} MCMC chains of every benchmark run; use {suggestion}, for example."
         )
     sequential = any(method != "nle" for method in methods)
     for budget in simulations:
@@ -528,11 +530,13 @@ def write_report(output_dir: str | Path) -> Path:
         "## Runs",
         "",
         "C2ST by the sbibm protocol against the reference samples of each run (0.5 is "
-        f"perfect, 1.0 is disjoint); MMD^2 on {MMD_SAMPLES} evenly spaced draws of each set. "
-        "The published columns are means over the ten observations of each task (Lueckmann "
-        "et al., 2021). invalid: simulations dropped for NaN or Inf. reference: `sbibm` for "
-        "sbibm's stored reference samples, `exact` for the task's exact sampler on its own "
-        "observation, `none` when the task has neither.",
+        f"perfect, 1.0 is disjoint); MMD^2 on up to {MMD_SAMPLES} evenly spaced draws of each "
+        "set. The published columns are means over the ten observations of each task "
+        "(Lueckmann et al., 2021); they are blank for budgets other than the published 1,000, "
+        "10,000 and 100,000 simulations. invalid: simulations dropped for NaN or Inf. "
+        "reference: `sbibm` for sbibm's stored reference samples, `exact` for the task's exact "
+        "sampler on its own seeded observation (not sbibm's, so not comparable with the "
+        "published columns), `none` when the task has neither.",
         "",
     ]
     path = output_dir / "report.md"

@@ -135,23 +135,20 @@ def _build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--simulations-per-round",
         type=_positive_int,
-        default=1000,
         help="simulations added in each round (at least 10, default 1000)",
     )
     fit.add_argument(
         "--num-samples",
         type=_positive_int,
-        default=10_000,
-        help="posterior draws in total over all chains (a multiple of --chains)",
+        help="posterior draws in total over all chains (a multiple of --chains, default 10000)",
     )
-    fit.add_argument("--chains", type=_positive_int, default=10, help="number of MCMC chains")
+    fit.add_argument("--chains", type=_positive_int, help="number of MCMC chains (default 10)")
     fit.add_argument(
         "--sampler",
         choices=["nuts", "mala", "rwm", "slice"],
-        default="nuts",
         help="MCMC algorithm: NUTS, MALA, random-walk Metropolis or slice sampling (default nuts)",
     )
-    fit.add_argument("--seed", type=int, default=0, help="seed of the PRNG key")
+    fit.add_argument("--seed", type=int, help="seed of the PRNG key (default 0)")
     fit.add_argument(
         "--output",
         type=Path,
@@ -161,6 +158,7 @@ def _build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--exclude-invalid",
         action="store_true",
+        default=None,
         help="drop simulations containing NaN or Inf (counted in rounds.csv) instead of "
         "stopping with an error",
     )
@@ -241,17 +239,19 @@ def _enable_compilation_cache() -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
-# Arguments stored in the results folder so that `--resume DIR` can repeat them.
-_STORED_ARGUMENTS = (
-    "model",
-    "rounds",
-    "simulations_per_round",
-    "num_samples",
-    "chains",
-    "sampler",
-    "seed",
-    "exclude_invalid",
-)
+# Arguments stored in the results folder so that `--resume DIR` can repeat them, with the
+# defaults of a new fit. Their parser defaults are None, which separates a value given with
+# --resume from one left out.
+_STORED_DEFAULTS = {
+    "model": None,
+    "rounds": 10,
+    "simulations_per_round": 1000,
+    "num_samples": 10_000,
+    "chains": 10,
+    "sampler": "nuts",
+    "seed": 0,
+    "exclude_invalid": False,
+}
 
 
 def _resolve_arguments(args) -> Path:
@@ -263,9 +263,20 @@ def _resolve_arguments(args) -> Path:
                 f"cannot resume from {args.resume}: command.json is missing, so it is not a "
                 "results folder of 'ssnl fit'"
             )
+        given = [
+            name
+            for name in (*_STORED_DEFAULTS, "output")
+            if name != "rounds" and getattr(args, name) is not None
+        ]
+        if given:
+            option = "--" + given[0].replace("_", "-")
+            raise ModelSpecError(
+                f"{option} cannot be combined with --resume: the fit continues with the "
+                f"settings stored in {command_path}; only --rounds may change"
+            )
         stored = json.loads(command_path.read_text())
         requested_rounds = args.rounds
-        for name in _STORED_ARGUMENTS:
+        for name in _STORED_DEFAULTS:
             setattr(args, name, stored[name])
         if requested_rounds is not None:
             args.rounds = requested_rounds
@@ -273,9 +284,22 @@ def _resolve_arguments(args) -> Path:
 
     if args.model is None:
         raise ModelSpecError("the following argument is required: --model (or --resume DIR)")
-    if args.rounds is None:
-        args.rounds = 10
+    for name, default in _STORED_DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
     return args.output
+
+
+def _absolute_model_spec(spec: str) -> str:
+    """Make a `path/to/file.py:factory` spec absolute, so --resume works from any folder."""
+    location, _, factory_name = spec.rpartition(":")
+    if (
+        location
+        and factory_name
+        and (location.endswith(".py") or os.sep in location or "/" in location)
+    ):
+        return f"{Path(location).resolve()}:{factory_name}"
+    return spec
 
 
 def _run_fit(args) -> int:
@@ -303,7 +327,8 @@ def _run_fit(args) -> int:
                 "or choose another folder with --output"
             )
         output_dir.mkdir(parents=True, exist_ok=True)
-        stored = {name: getattr(args, name) for name in _STORED_ARGUMENTS}
+        stored = {name: getattr(args, name) for name in _STORED_DEFAULTS}
+        stored["model"] = _absolute_model_spec(args.model)
         (output_dir / "command.json").write_text(json.dumps(stored, indent=2))
 
     result = ssnl.fit(
@@ -319,6 +344,12 @@ def _run_fit(args) -> int:
         progress=not args.no_progress,
     )
     result.save(output_dir)
+    if args.resume is not None:
+        # A later --resume without --rounds continues to the number of rounds asked for last.
+        command_path = output_dir / "command.json"
+        stored = json.loads(command_path.read_text())
+        stored["rounds"] = args.rounds
+        command_path.write_text(json.dumps(stored, indent=2))
 
     with pd.option_context("display.width", 120, "display.max_columns", 20):
         print(f"Posterior of {task.name} ({args.num_samples} draws, {args.chains} chains):")
@@ -374,6 +405,7 @@ def _run_benchmark(args) -> int:
         c2st_jobs=args.c2st_jobs,
         progress=not args.no_progress,
     )
+    print(f"Requested runs ({len(rows)}):")
     for row in rows:
         print(
             f"{row['task']} obs{row['observation']} {row['method']} {row['simulations']} "

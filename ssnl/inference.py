@@ -576,15 +576,21 @@ def _start_or_resume(output_dir, settings, task, *, resume: bool) -> _FitState:
 
 def _finish(task: Task, state: _FitState, latent_widths) -> FitResult:
     last = state.records[-1]
-    if last.max_rhat > _MAX_RHAT_WARNING or last.min_ess < _MIN_ESS_WARNING:
+    if last.max_rhat > _MAX_RHAT_WARNING:
         logger.warning(
-            "the final chains did not mix: max R-hat %.3f (warning above %.2f), min bulk ESS "
-            "%.0f (warning below %d). "
-            "Chains that stay in separate modes of a multimodal posterior cause this; the "
-            "pooled draws are only as good as the spread of the starting points. Try more "
-            "chains (SamplerConfig.num_chains) or more warm-up steps.",
+            "the final chains disagree: max R-hat %.3f (warning above %.2f). Chains that stay "
+            "in separate modes of a multimodal posterior cause this; the pooled draws are only "
+            "as good as the spread of the starting points. Try more chains "
+            "(SamplerConfig.num_chains, --chains on the command line) or more warm-up steps.",
             last.max_rhat,
             _MAX_RHAT_WARNING,
+        )
+    if last.min_ess < _MIN_ESS_WARNING:
+        logger.warning(
+            "the final draws are strongly autocorrelated: min bulk ESS %.0f (warning below "
+            "%d). Estimates from them are less precise than their number suggests. Draw more "
+            "(num_samples, --num-samples on the command line) or raise "
+            "SamplerConfig.thinning.",
             last.min_ess,
             _MIN_ESS_WARNING,
         )

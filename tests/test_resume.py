@@ -144,6 +144,60 @@ def test_command_line_resume_adds_rounds(tmp_path, monkeypatch):
     np.testing.assert_array_equal(y, first_y)
 
 
+def test_command_line_resume_keeps_the_last_requested_rounds(tmp_path, monkeypatch):
+    monkeypatch.setenv("SSNL_CACHE_DIR", str(tmp_path / "jax-cache"))
+    output_dir = tmp_path / "cli-fit"
+    arguments = ["fit", "--model", "gaussian_linear", "--rounds", "1"]
+    arguments += ["--simulations-per-round", "200", "--num-samples", "400", "--chains", "2"]
+    arguments += ["--output", str(output_dir), "--no-progress"]
+    assert main(arguments) == 0
+    assert main(["fit", "--resume", str(output_dir), "--rounds", "2", "--no-progress"]) == 0
+
+    # Without --rounds, the resumed fit has the 2 rounds asked for last: nothing new to run.
+    assert main(["fit", "--resume", str(output_dir), "--no-progress"]) == 0
+    assert json.loads((output_dir / "command.json").read_text())["rounds"] == 2
+    assert list(pd.read_csv(output_dir / "rounds.csv")["round"]) == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--chains", "4"), ("--model", "slcp"), ("--seed", "3"), ("--output", "elsewhere")],
+)
+def test_command_line_resume_refuses_changed_settings(tmp_path, capsys, option, value):
+    output_dir = tmp_path / "cli-fit"
+    output_dir.mkdir()
+    (output_dir / "command.json").write_text("{}")
+    status = main(["fit", "--resume", str(output_dir), option, value, "--no-progress"])
+    assert status == 2
+    message = capsys.readouterr().err
+    assert f"{option} cannot be combined with --resume" in message
+    assert "only --rounds may change" in message
+
+
+def test_command_line_stores_model_file_as_absolute_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("SSNL_CACHE_DIR", str(tmp_path / "jax-cache"))
+    model_file = tmp_path / "my_model.py"
+    model_file.write_text(
+        "import distrax\n"
+        "import jax.numpy as jnp\n"
+        "import ssnl\n"
+        "def make_task():\n"
+        "    prior = distrax.MultivariateNormalDiag(jnp.zeros(2), jnp.ones(2))\n"
+        "    return ssnl.Task('noisy', prior, lambda key, theta: theta, jnp.zeros(2))\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    output_dir = tmp_path / "fit"
+    arguments = ["fit", "--model", "my_model.py:make_task", "--rounds", "1"]
+    arguments += ["--simulations-per-round", "100", "--num-samples", "200", "--chains", "2"]
+    arguments += ["--output", str(output_dir), "--no-progress"]
+    assert main(arguments) == 0
+    stored = json.loads((output_dir / "command.json").read_text())
+    assert stored["model"] == f"{model_file.resolve()}:make_task"
+
+    monkeypatch.chdir(output_dir)
+    assert main(["fit", "--resume", str(output_dir), "--rounds", "2", "--no-progress"]) == 0
+
+
 def test_command_line_refuses_used_folder(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SSNL_CACHE_DIR", str(tmp_path / "jax-cache"))
     output_dir = tmp_path / "used"

@@ -176,7 +176,7 @@ def test_few_effective_draws_logged(caplog):
     with caplog.at_level("WARNING", logger="ssnl.inference"):
         result = ssnl.fit(jax.random.key(10), task, **settings)
     assert result.rounds[0].min_ess < 400
-    assert "min bulk ESS" in caplog.text
+    assert "strongly autocorrelated: min bulk ESS" in caplog.text
 
 
 def test_box_prior_one_chain_agrees_with_four():
