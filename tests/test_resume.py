@@ -143,16 +143,6 @@ def test_command_line_resume_adds_rounds(tmp_path, monkeypatch):
     np.testing.assert_array_equal(theta, first_theta)
     np.testing.assert_array_equal(y, first_y)
 
-
-def test_command_line_resume_keeps_the_last_requested_rounds(tmp_path, monkeypatch):
-    monkeypatch.setenv("SSNL_CACHE_DIR", str(tmp_path / "jax-cache"))
-    output_dir = tmp_path / "cli-fit"
-    arguments = ["fit", "--model", "gaussian_linear", "--rounds", "1"]
-    arguments += ["--simulations-per-round", "200", "--num-samples", "400", "--chains", "2"]
-    arguments += ["--output", str(output_dir), "--no-progress"]
-    assert main(arguments) == 0
-    assert main(["fit", "--resume", str(output_dir), "--rounds", "2", "--no-progress"]) == 0
-
     # Without --rounds, the resumed fit has the 2 rounds asked for last: nothing new to run.
     assert main(["fit", "--resume", str(output_dir), "--no-progress"]) == 0
     assert json.loads((output_dir / "command.json").read_text())["rounds"] == 2
