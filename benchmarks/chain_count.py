@@ -3,7 +3,7 @@
 Each fit uses ssnl's defaults (10 rounds, NUTS) except `SamplerConfig.num_chains`. C2ST
 against the task's reference samples scores it. On a multimodal posterior such as slcp's,
 chains do not move between modes, so the share of draws in each mode comes from where the
-chains start; the printed lines show what extra chains buy there and what they cost.
+chains start. The printed lines show what extra chains gain there and what they cost.
 
     python benchmarks/chain_count.py [--task slcp] [--observation 1] [--chains 10 20 50 100]
                                      [--seeds 0 1] [--simulations 10000]

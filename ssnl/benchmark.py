@@ -437,7 +437,7 @@ def _pair_plot(reference: np.ndarray, samples: np.ndarray, title: str, path: Pat
 
 
 def _summary_lines(rows: list[dict]) -> list[str]:
-    """Markdown table of the mean C2ST per task, method, budget and number of rounds."""
+    """Build the markdown table of mean C2ST per task, method, budget and number of rounds."""
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         key = (row["task"], row["method"], row["simulations"], row["rounds"])

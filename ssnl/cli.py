@@ -53,7 +53,7 @@ def load_task(spec: str):
             f"invalid MODEL {spec!r}: expected a task name, path/to/file.py:factory or "
             "package.module:factory"
         )
-    if location.endswith(".py") or os.sep in location or "/" in location:
+    if _is_file_location(location):
         path = Path(location)
         if not path.is_file():
             raise ModelSpecError(f"model file not found: {path}")
@@ -263,13 +263,13 @@ def _resolve_arguments(args) -> Path:
                 f"cannot resume from {args.resume}: command.json is missing, so it is not a "
                 "results folder of 'ssnl fit'"
             )
-        given = [
+        fixed_options = [
             name
             for name in (*_STORED_DEFAULTS, "output")
             if name != "rounds" and getattr(args, name) is not None
         ]
-        if given:
-            option = "--" + given[0].replace("_", "-")
+        if fixed_options:
+            option = "--" + fixed_options[0].replace("_", "-")
             raise ModelSpecError(
                 f"{option} cannot be combined with --resume: the fit continues with the "
                 f"settings stored in {command_path}; only --rounds may change"
@@ -290,14 +290,15 @@ def _resolve_arguments(args) -> Path:
     return args.output
 
 
+def _is_file_location(location: str) -> bool:
+    """Return whether the part of a MODEL spec before `:` names a file, not a module."""
+    return location.endswith(".py") or os.sep in location or "/" in location
+
+
 def _absolute_model_spec(spec: str) -> str:
     """Make a `path/to/file.py:factory` spec absolute, so --resume works from any folder."""
     location, _, factory_name = spec.rpartition(":")
-    if (
-        location
-        and factory_name
-        and (location.endswith(".py") or os.sep in location or "/" in location)
-    ):
+    if location and factory_name and _is_file_location(location):
         return f"{Path(location).resolve()}:{factory_name}"
     return spec
 
@@ -345,7 +346,7 @@ def _run_fit(args) -> int:
     )
     result.save(output_dir)
     if args.resume is not None:
-        # A later --resume without --rounds continues to the number of rounds asked for last.
+        # A later --resume without --rounds then continues to the last requested number.
         command_path = output_dir / "command.json"
         stored = json.loads(command_path.read_text())
         stored["rounds"] = args.rounds
@@ -383,7 +384,8 @@ def _run_benchmark(args) -> int:
         raise ModelSpecError("the following argument is required: --task (or --list)")
     if args.output is None:
         raise ModelSpecError("the following argument is required: --output DIR")
-    unknown = [name for name in args.task if name not in models.list_tasks()]
+    known_tasks = models.list_tasks()
+    unknown = [name for name in args.task if name not in known_tasks]
     if unknown:
         raise ModelSpecError(
             f"unknown task {unknown[0]!r}; 'ssnl benchmark --list' prints the available tasks"

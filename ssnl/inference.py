@@ -365,14 +365,14 @@ def fit(
     state = _start_or_resume(output_dir, settings, task, resume=resume)
     if len(state.records) > rounds:
         raise ValueError(
-            f"{output_dir} already holds {len(state.records)} complete rounds, more than "
+            f"{output_dir} already contains {len(state.records)} complete rounds, more than "
             f"rounds={rounds}. Pass rounds={len(state.records)} to load the finished fit, or "
             "a larger number to continue it."
         )
     if state.records and len(state.records) == rounds:
         logger.warning(
-            "all %d rounds in %s are complete; no new simulations are run. Pass a larger "
-            "rounds to continue the fit.",
+            "all %d rounds in %s are complete, so no new simulations are run. Pass a larger "
+            "`rounds` (--rounds on the command line) to continue the fit.",
             rounds,
             output_dir,
         )

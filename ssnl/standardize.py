@@ -43,6 +43,8 @@ def fit_standardizer(values: np.ndarray) -> Standardizer:
     """Compute column means and standard deviations of `values`, shape `(n, dim)`."""
     values = np.asarray(values, dtype=np.float64)
     mean = values.mean(axis=0)
+    # NOTE: data spanning many orders of magnitude (lotka_volterra's populations reach 1e4)
+    # get a scale set by the outliers, which squeezes typical values together. Untested remedy.
     scale = values.std(axis=0)
     is_constant = scale <= _CONSTANT_TOLERANCE * np.maximum(1.0, np.abs(mean))
     scale = np.where(is_constant, 1.0, scale)

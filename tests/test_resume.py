@@ -91,12 +91,12 @@ def test_resume_with_other_settings_rejected(tmp_path):
         )
 
 
-def test_resume_with_fewer_rounds_than_done_rejected(tmp_path):
+def test_resume_fewer_rounds_rejected(tmp_path):
     output_dir = tmp_path / "fit"
     settings = {**SETTINGS, "rounds": 2}
     ssnl.fit(jax.random.key(0), _task(CountingSimulator()), output_dir=output_dir, **settings)
     simulator = CountingSimulator()
-    with pytest.raises(ValueError, match="already holds 2 complete rounds, more than rounds=1"):
+    with pytest.raises(ValueError, match="already contains 2 complete rounds, more than rounds=1"):
         ssnl.fit(
             jax.random.key(0),
             _task(simulator),
@@ -107,7 +107,7 @@ def test_resume_with_fewer_rounds_than_done_rejected(tmp_path):
     assert simulator.num_calls == 0
 
 
-def test_resume_of_finished_fit_warns_and_simulates_nothing(tmp_path, caplog):
+def test_resume_finished_fit_warns(tmp_path, caplog):
     output_dir = tmp_path / "fit"
     settings = {**SETTINGS, "rounds": 1}
     first = ssnl.fit(
@@ -143,7 +143,7 @@ def test_command_line_resume_adds_rounds(tmp_path, monkeypatch):
     np.testing.assert_array_equal(theta, first_theta)
     np.testing.assert_array_equal(y, first_y)
 
-    # Without --rounds, the resumed fit has the 2 rounds asked for last: nothing new to run.
+    # Without --rounds, the resumed fit keeps the 2 rounds requested last, so nothing new runs.
     assert main(["fit", "--resume", str(output_dir), "--no-progress"]) == 0
     assert json.loads((output_dir / "command.json").read_text())["rounds"] == 2
     assert list(pd.read_csv(output_dir / "rounds.csv")["round"]) == [1, 2]
@@ -153,7 +153,7 @@ def test_command_line_resume_adds_rounds(tmp_path, monkeypatch):
     ("option", "value"),
     [("--chains", "4"), ("--model", "slcp"), ("--seed", "3"), ("--output", "elsewhere")],
 )
-def test_command_line_resume_refuses_changed_settings(tmp_path, capsys, option, value):
+def test_cli_resume_rejects_fixed_options(tmp_path, capsys, option, value):
     output_dir = tmp_path / "cli-fit"
     output_dir.mkdir()
     (output_dir / "command.json").write_text("{}")
@@ -164,7 +164,7 @@ def test_command_line_resume_refuses_changed_settings(tmp_path, capsys, option, 
     assert "only --rounds may change" in message
 
 
-def test_command_line_stores_model_file_as_absolute_path(tmp_path, monkeypatch):
+def test_cli_stores_absolute_model_path(tmp_path, monkeypatch):
     monkeypatch.setenv("SSNL_CACHE_DIR", str(tmp_path / "jax-cache"))
     model_file = tmp_path / "my_model.py"
     model_file.write_text(
