@@ -44,7 +44,8 @@ def fit_standardizer(values: np.ndarray) -> Standardizer:
     values = np.asarray(values, dtype=np.float64)
     mean = values.mean(axis=0)
     # NOTE: data spanning many orders of magnitude (lotka_volterra's populations reach 1e4)
-    # get a scale set by the outliers, which squeezes typical values together. Untested remedy.
+    # get a scale set by the outliers, which squeezes typical values together. Whether a log
+    # or robust scale fits them better is not measured.
     scale = values.std(axis=0)
     is_constant = scale <= _CONSTANT_TOLERANCE * np.maximum(1.0, np.abs(mean))
     scale = np.where(is_constant, 1.0, scale)
