@@ -142,7 +142,11 @@ def _build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         help="posterior draws in total over all chains (a multiple of --chains, default 10000)",
     )
-    fit.add_argument("--chains", type=_positive_int, help="number of MCMC chains (default 10)")
+    fit.add_argument(
+        "--chains",
+        type=_positive_int,
+        help="number of MCMC chains (default 50)",
+    )
     fit.add_argument(
         "--sampler",
         choices=["nuts", "mala", "rwm", "slice"],
@@ -247,7 +251,7 @@ _STORED_DEFAULTS = {
     "rounds": 10,
     "simulations_per_round": 1000,
     "num_samples": 10_000,
-    "chains": 10,
+    "chains": 50,
     "sampler": "nuts",
     "seed": 0,
     "exclude_invalid": False,

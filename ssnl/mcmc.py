@@ -49,8 +49,16 @@ class SamplerConfig:
             "mala", "rwm" or "slice". NUTS adapts its step size and a diagonal mass matrix by
             window adaptation. MALA and the random walk adapt one step size per chain to
             the target acceptance rate. Slice sampling needs no tuning.
-        num_chains: Number of chains run in parallel. Default 10.
-        num_warmup: Adaptation steps per chain, discarded. Default 300.
+        num_chains: Number of chains run in parallel. Default 50. Chains rarely cross
+            between well-separated modes, so the share of pooled draws in each mode is set
+            by how many chains start in its basin, in steps of `1 / num_chains`. Many short
+            chains therefore estimate mode weights better than a few long ones of the same
+            cost.
+        num_warmup: Adaptation steps per chain, discarded. Default 50, which keeps the cost
+            of 50 chains close to that of 10 chains with 300 steps. On the SLCP task, with
+            its exact likelihood, 50 chains scored the same C2ST after 50 as after 300
+            warm-up steps. Raise it when the R-hat or ESS warnings persist on a unimodal
+            posterior.
         thinning: Keep every `thinning`-th draw. Default 1.
         target_acceptance_rate: Target of the step-size adaptation. Default None: 0.8 for
             NUTS, 0.574 for MALA, 0.234 for the random walk.
@@ -63,8 +71,8 @@ class SamplerConfig:
     """
 
     algorithm: Any = "nuts"
-    num_chains: int = 10
-    num_warmup: int = 300
+    num_chains: int = 50
+    num_warmup: int = 50
     thinning: int = 1
     target_acceptance_rate: float | None = None
     max_num_doublings: int = 8

@@ -28,7 +28,7 @@ def test_plan_runs_lists_every_combination():
         ({"observations": [11]}, "Observation 11 is outside 1 to 10"),
         ({"simulations": [1005]}, "cannot be split into 10 equal rounds"),
         ({"simulations": [50]}, "cannot be split into 10 equal rounds"),
-        ({"num_samples": 1005}, "multiple of the 10 MCMC chains"),
+        ({"num_samples": 1005}, "multiple of the 50 MCMC chains"),
     ],
 )
 def test_plan_runs_rejects_bad_settings(arguments, message):
