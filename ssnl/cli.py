@@ -148,6 +148,11 @@ def _build_parser() -> argparse.ArgumentParser:
         help="number of MCMC chains (default 50)",
     )
     fit.add_argument(
+        "--warmup",
+        type=_positive_int,
+        help="adaptation steps per chain, discarded (default 50)",
+    )
+    fit.add_argument(
         "--sampler",
         choices=["nuts", "mala", "rwm", "slice"],
         help="MCMC algorithm: NUTS, MALA, random-walk Metropolis or slice sampling (default nuts)",
@@ -252,6 +257,7 @@ _STORED_DEFAULTS = {
     "simulations_per_round": 1000,
     "num_samples": 10_000,
     "chains": 50,
+    "warmup": 50,
     "sampler": "nuts",
     "seed": 0,
     "exclude_invalid": False,
@@ -280,6 +286,8 @@ def _resolve_arguments(args) -> Path:
             )
         stored = json.loads(command_path.read_text())
         requested_rounds = args.rounds
+        # Folders written before --warmup existed sampled with 300 warm-up steps.
+        stored.setdefault("warmup", 300)
         for name in _STORED_DEFAULTS:
             setattr(args, name, stored[name])
         if requested_rounds is not None:
@@ -321,7 +329,9 @@ def _run_fit(args) -> int:
             f"{-(-args.num_samples // args.chains) * args.chains}, for example."
         )
     task = load_task(args.model)
-    sampler = ssnl.SamplerConfig(algorithm=args.sampler, num_chains=args.chains)
+    sampler = ssnl.SamplerConfig(
+        algorithm=args.sampler, num_chains=args.chains, num_warmup=args.warmup
+    )
     output_dir = output_dir or Path("ssnl-results") / f"{task.name}-seed{args.seed}"
     if output_dir.exists() and not output_dir.is_dir():
         raise FileExistsError(f"--output {output_dir} is a file, not a folder")

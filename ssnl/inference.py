@@ -50,6 +50,11 @@ _MAX_RHAT_WARNING = 1.05
 # posterior sd.
 _MIN_ESS_WARNING = 400
 
+# A share of divergent NUTS transitions among the final draws above this triggers a warning.
+# A few isolated divergences are common on learned likelihoods. More than 1% suggest a step
+# size too large for some region of the posterior, so the draws under-sample that region.
+_MAX_DIVERGENT_SHARE = 0.01
+
 # An observation coordinate more than this many standard deviations from the mean of the
 # first round's simulations triggers a warning.
 _OBSERVATION_Z_WARNING = 5.0
@@ -576,14 +581,18 @@ def _start_or_resume(output_dir, settings, task, *, resume: bool) -> _FitState:
 
 def _finish(task: Task, state: _FitState, latent_widths) -> FitResult:
     last = state.records[-1]
+    num_chains, num_draws = state.posterior.theta.shape[:2]
     if last.max_rhat > _MAX_RHAT_WARNING:
         logger.warning(
             "the final chains disagree: max R-hat %.3f (warning above %.2f). Chains that stay "
-            "in separate modes of a multimodal posterior cause this; the pooled draws are only "
+            "in separate modes of a multimodal posterior cause this, and so do chains too short "
+            "to forget their starting points (%d draws each here); the pooled draws are only "
             "as good as the spread of the starting points. Try more chains "
-            "(SamplerConfig.num_chains, --chains on the command line) or more warm-up steps.",
+            "(SamplerConfig.num_chains, --chains on the command line), more draws "
+            "(num_samples, --num-samples) or more warm-up steps (SamplerConfig.num_warmup).",
             last.max_rhat,
             _MAX_RHAT_WARNING,
+            num_draws,
         )
     if last.min_ess < _MIN_ESS_WARNING:
         logger.warning(
@@ -593,6 +602,17 @@ def _finish(task: Task, state: _FitState, latent_widths) -> FitResult:
             "SamplerConfig.thinning.",
             last.min_ess,
             _MIN_ESS_WARNING,
+        )
+    num_transitions = num_chains * num_draws
+    if last.divergences > _MAX_DIVERGENT_SHARE * num_transitions:
+        logger.warning(
+            "%d of the %d final NUTS transitions diverged (warning above %.0f%%). The draws "
+            "may under-sample strongly curved regions of the posterior. Raise "
+            "SamplerConfig.num_warmup, or SamplerConfig.target_acceptance_rate to 0.9 or "
+            "more for smaller steps.",
+            last.divergences,
+            num_transitions,
+            100 * _MAX_DIVERGENT_SHARE,
         )
 
     posterior = state.posterior

@@ -129,10 +129,14 @@ def test_command_line_resume_adds_rounds(tmp_path, monkeypatch):
     output_dir = tmp_path / "cli-fit"
     arguments = ["fit", "--model", "gaussian_linear", "--rounds", "1"]
     arguments += ["--simulations-per-round", "200", "--num-samples", "400", "--chains", "2"]
-    arguments += ["--output", str(output_dir), "--no-progress"]
+    arguments += ["--warmup", "30", "--output", str(output_dir), "--no-progress"]
     assert main(arguments) == 0
     first_theta, first_y = _saved_simulations(output_dir, 1)
-    assert json.loads((output_dir / "command.json").read_text())["model"] == "gaussian_linear"
+    command = json.loads((output_dir / "command.json").read_text())
+    assert command["model"] == "gaussian_linear"
+    assert command["warmup"] == 30
+    settings = json.loads((output_dir / "settings.json").read_text())
+    assert settings["sampler"]["num_warmup"] == 30
 
     assert main(["fit", "--resume", str(output_dir), "--rounds", "2", "--no-progress"]) == 0
 
@@ -151,7 +155,13 @@ def test_command_line_resume_adds_rounds(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(
     ("option", "value"),
-    [("--chains", "4"), ("--model", "slcp"), ("--seed", "3"), ("--output", "elsewhere")],
+    [
+        ("--chains", "4"),
+        ("--warmup", "100"),
+        ("--model", "slcp"),
+        ("--seed", "3"),
+        ("--output", "elsewhere"),
+    ],
 )
 def test_cli_resume_rejects_fixed_options(tmp_path, capsys, option, value):
     output_dir = tmp_path / "cli-fit"

@@ -202,3 +202,23 @@ def test_box_prior_one_chain_agrees_with_four():
     # 0.1 / sqrt(1000) = 0.003 per run even at an ESS of 1,000, so 0.02 is several of them.
     np.testing.assert_allclose(runs[1].mean(axis=0), runs[4].mean(axis=0), atol=0.02)
     np.testing.assert_allclose(runs[1].std(axis=0), runs[4].std(axis=0), rtol=0.1)
+
+
+def test_many_divergences_logged(caplog):
+    # A target acceptance rate of 0.05 makes the step-size adaptation pick steps far too long
+    # for this narrow posterior, so many NUTS transitions diverge.
+    task = ssnl.Task("normal_2d", _normal(2), _additive_noise(0.1), [0.1, 0.2])
+    sampler = ssnl.SamplerConfig(num_chains=4, target_acceptance_rate=0.05)
+    settings = {**FIT_SETTINGS, "rounds": 1, "sampler": sampler}
+    with caplog.at_level("WARNING", logger="ssnl.inference"):
+        result = ssnl.fit(jax.random.key(11), task, **settings)
+    assert result.rounds[0].divergences > 20
+    assert f"{result.rounds[0].divergences} of the 2000 final NUTS transitions" in caplog.text
+
+
+def test_few_divergences_not_logged(caplog):
+    task = ssnl.Task("normal_2d", _normal(2), _additive_noise(0.1), [0.1, 0.2])
+    with caplog.at_level("WARNING", logger="ssnl.inference"):
+        result = ssnl.fit(jax.random.key(11), task, **{**FIT_SETTINGS, "rounds": 1})
+    assert result.rounds[0].divergences <= 20
+    assert "NUTS transitions diverged" not in caplog.text
