@@ -12,7 +12,7 @@ import sys
 import warnings
 from pathlib import Path
 
-__all__ = ["main", "load_task", "ModelSpecError"]
+__all__ = ["main", "load_task", "CommandLineError", "ModelSpecError"]
 
 logger = logging.getLogger("ssnl")
 
@@ -21,7 +21,11 @@ logger = logging.getLogger("ssnl")
 _DEFAULT_CACHE_DIR = Path.home() / ".cache" / "ssnl" / "jax"
 
 
-class ModelSpecError(Exception):
+class CommandLineError(Exception):
+    """An invalid command line (exit status 2), found before any work starts."""
+
+
+class ModelSpecError(CommandLineError):
     """A MODEL argument that names no task, or a factory that does not return an ssnl.Task."""
 
 
@@ -269,7 +273,7 @@ def _resolve_arguments(args) -> Path:
     if args.resume is not None:
         command_path = args.resume / "command.json"
         if not command_path.is_file():
-            raise ModelSpecError(
+            raise CommandLineError(
                 f"cannot resume from {args.resume}: command.json is missing, so it is not a "
                 "results folder of 'ssnl fit'"
             )
@@ -280,7 +284,7 @@ def _resolve_arguments(args) -> Path:
         ]
         if fixed_options:
             option = "--" + fixed_options[0].replace("_", "-")
-            raise ModelSpecError(
+            raise CommandLineError(
                 f"{option} cannot be combined with --resume: the fit continues with the "
                 f"settings stored in {command_path}; only --rounds may change"
             )
@@ -295,7 +299,7 @@ def _resolve_arguments(args) -> Path:
         return args.resume
 
     if args.model is None:
-        raise ModelSpecError("the following argument is required: --model (or --resume DIR)")
+        raise CommandLineError("the following argument is required: --model (or --resume DIR)")
     for name, default in _STORED_DEFAULTS.items():
         if getattr(args, name) is None:
             setattr(args, name, default)
@@ -323,10 +327,15 @@ def _run_fit(args) -> int:
 
     output_dir = _resolve_arguments(args)
     if args.num_samples % args.chains:
-        raise ValueError(
+        raise CommandLineError(
             f"--num-samples {args.num_samples} is not a multiple of --chains {args.chains}; "
             "every chain contributes the same number of draws. Use --num-samples "
             f"{-(-args.num_samples // args.chains) * args.chains}, for example."
+        )
+    if args.simulations_per_round < 10:
+        raise CommandLineError(
+            f"--simulations-per-round {args.simulations_per_round} is below 10; each round "
+            "needs at least 10 simulations to leave a validation split"
         )
     task = load_task(args.model)
     sampler = ssnl.SamplerConfig(
@@ -447,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
             return _run_fit(args)
         if args.command == "benchmark":
             return _run_benchmark(args)
-    except ModelSpecError as error:
+    except CommandLineError as error:
         print(f"ssnl: error: {error}", file=sys.stderr)
         return 2
     except (ValueError, NotImplementedError, FileExistsError, FileNotFoundError) as error:

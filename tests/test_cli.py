@@ -159,3 +159,18 @@ def test_bad_model_exits_with_one_line(user_model):
     lines = completed.stderr.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("ssnl: error:")
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--num-samples", "1005", "--num-samples 1005 is not a multiple of --chains 50"),
+        ("--simulations-per-round", "5", "--simulations-per-round 5 is below 10"),
+    ],
+)
+def test_invalid_fit_sizes_exit_two_before_writing(tmp_path, capsys, option, value, message):
+    output_dir = tmp_path / "fit"
+    status = main(["fit", "--model", "slcp", option, value, "--output", str(output_dir)])
+    assert status == 2
+    assert message in capsys.readouterr().err
+    assert not output_dir.exists()

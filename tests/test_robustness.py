@@ -13,7 +13,8 @@ FIT_SETTINGS = {
     "rounds": 2,
     "simulations_per_round": 500,
     "num_samples": 2000,
-    "sampler": ssnl.SamplerConfig(num_chains=4),
+    # 300 warm-up steps, so that four chains mix well and the sampler adds little error.
+    "sampler": ssnl.SamplerConfig(num_chains=4, num_warmup=300),
     "progress": False,
 }
 
